@@ -1,0 +1,110 @@
+"""``StepInstBuilder``: the configurations as a ``datasets`` builder, for use from Python.
+
+datasets >= 4 no longer runs loading scripts, but a builder class used directly still works::
+
+    builder = StepInstBuilder(config_name="steps_ordered", natinst="natinst/", steps="steps.jsonl")
+    builder.download_and_prepare()
+    ds = builder.as_dataset()
+
+Custom configurations pass parameters (``num_pos_examples=1``, ``steps="reversed"``, ...) as
+keyword arguments, or a ready :class:`StepInstConfig` as ``config``. For a folder that
+``load_dataset`` reads and that can be pushed to the Hub, use :func:`stepinst_data.export.export`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import datasets
+
+from .configs import PRESETS, StepInstConfig
+from .inputs import BuildInputs, load_build_inputs
+from .render import features_for, rows_for
+
+_CITATION = """\
+@inproceedings{wu-etal-2023-improving,
+  title = {Improving Cross-Task Generalization with Step-by-Step Instructions},
+  author = {Wu, Yang and Zhao, Yanyan and Li, Zhongyang and Qin, Bing and Xiong, Kai},
+  year = {2023},
+  eprint = {2305.04429},
+  archivePrefix = {arXiv}
+}
+"""
+
+
+def _fingerprint(*paths: str | os.PathLike | None) -> str:
+    """Cache key of the inputs, so a new steps store never reuses rows prepared from an old one."""
+    h = hashlib.sha256()
+    for p in paths:
+        if p is None:
+            h.update(b"-\n")
+            continue
+        path = Path(p)
+        h.update(str(path.resolve() if path.exists() else p).encode())
+        for f in [path] if path.is_file() else sorted(path.glob("splits/**/*.txt")) + sorted(path.glob("tasks/*.json")):
+            st = f.stat()
+            h.update(f"{f.name}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()[:16]
+
+
+class StepInstBuilder(datasets.GeneratorBasedBuilder):
+    """SUP-NATINST with step-by-step instructions, one builder configuration per preset."""
+
+    BUILDER_CONFIG_CLASS = StepInstConfig
+    BUILDER_CONFIGS = list(PRESETS.values())
+    DEFAULT_CONFIG_NAME = "steps_ordered"
+
+    def __init__(
+        self,
+        *args,
+        natinst: str | os.PathLike | None = None,
+        steps: str | os.PathLike | None = None,
+        ratings: str | os.PathLike | None = None,
+        num_proc: int = 1,
+        allow_missing_tasks: bool = False,
+        inputs: BuildInputs | None = None,
+        **kwargs,
+    ):
+        if natinst is None and inputs is None:
+            raise ValueError("StepInstBuilder needs `natinst=` (a SUP-NATINST folder or archive URL) or `inputs=`")
+        self._source = dict(natinst=natinst, steps=steps, ratings=ratings, num_proc=num_proc, allow_missing_tasks=allow_missing_tasks)
+        self._inputs = inputs
+        kwargs.setdefault("hash", _fingerprint(natinst, steps, ratings) if inputs is None else None)
+        kwargs.setdefault("dataset_name", "stepinst")
+        super().__init__(*args, **kwargs)
+
+    def _info(self) -> datasets.DatasetInfo:
+        return datasets.DatasetInfo(
+            description=self.config.description or "",
+            features=features_for(self.config, self._inputs),
+            homepage="https://arxiv.org/abs/2305.04429",
+            citation=_CITATION,
+            license="apache-2.0",
+        )
+
+    def _load_inputs(self) -> BuildInputs:
+        if self._inputs is None:
+            s = self._source
+            self._inputs = load_build_inputs(
+                s["natinst"],
+                s["steps"],
+                s["ratings"],
+                sampling=self.config.sampling,
+                validation_tasks=self.config.validation_tasks,
+                num_proc=s["num_proc"],
+                allow_missing_tasks=s["allow_missing_tasks"],
+            )
+        return self._inputs
+
+    def _split_generators(self, dl_manager) -> list[datasets.SplitGenerator]:
+        inputs = self._load_inputs()
+        if not self.config.ratings_only and self.config.uses_steps:
+            inputs.check_steps()
+        self.info.features = features_for(self.config, inputs)
+        return [datasets.SplitGenerator(name=split, gen_kwargs={"split": split}) for split in inputs.table.split_names]
+
+    def _generate_examples(self, split: str):
+        for index, row in enumerate(rows_for(self.config, self._load_inputs(), split)):
+            yield index, row

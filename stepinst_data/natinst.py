@@ -1,0 +1,255 @@
+"""Read SUP-NATINST task files into normalized tasks.
+
+The upstream files come in several schema versions (``Definition``/``Categories`` as a list or a
+plain string, instances with or without ``id``, optional ``URL``/``Reasoning``/``Instance
+License``). Everything downstream sees one shape: :class:`Task`. Sampling follows the official
+rules: the test split keeps each test task's first ``max_num_instances_per_eval_task`` instances
+(the official evaluation), train tasks keep a seeded sample of ``max_num_instances_per_task``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import random
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+SPLIT_FILES = {"train": "train_tasks.txt", "test": "test_tasks.txt"}
+REQUIRED_KEYS = ("Definition", "Categories", "Positive Examples", "Instances")
+
+
+class NatInstError(ValueError):
+    """A SUP-NATINST file or split list that cannot be read; the message names the file."""
+
+
+@dataclass
+class Example:
+    input: str
+    output: str
+    explanation: str = ""
+
+
+@dataclass
+class Instance:
+    id: str
+    input: str
+    outputs: list[str]
+
+
+@dataclass
+class Task:
+    """One task, normalized across schema versions, holding only its sampled instances."""
+
+    name: str
+    split: str
+    definition: str
+    categories: list[str]
+    positive_examples: list[Example]
+    negative_examples: list[Example]
+    instances: list[Instance]
+    num_instances_total: int
+    source: list[str] = field(default_factory=list)
+    url: list[str] = field(default_factory=list)
+    domains: list[str] = field(default_factory=list)
+    reasoning: list[str] = field(default_factory=list)
+    instance_license: list[str] = field(default_factory=list)
+    schema: str = "current"
+
+    @property
+    def category(self) -> str:
+        """The official evaluation groups tasks by their first category."""
+        return self.categories[0]
+
+    @property
+    def definition_sha256(self) -> str:
+        return definition_sha256(self.definition)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Task:
+        data = dict(data)
+        data["positive_examples"] = [Example(**e) for e in data["positive_examples"]]
+        data["negative_examples"] = [Example(**e) for e in data["negative_examples"]]
+        data["instances"] = [Instance(**i) for i in data["instances"]]
+        return cls(**data)
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """How many instances each task keeps; part of the cache key of the task table."""
+
+    max_num_instances_per_task: int | None = 100
+    max_num_instances_per_eval_task: int | None = 100
+    seed: int = 42
+
+
+def definition_sha256(definition: str) -> str:
+    """Hex sha256 of the UTF-8 bytes of the definition text, exactly as in the file."""
+    return hashlib.sha256(definition.encode("utf-8")).hexdigest()
+
+
+def check_task_name(name: str, where: str) -> str:
+    """Refuse names that would escape the tasks folder (path separators, ``..``)."""
+    if not name or "/" in name or "\\" in name or ".." in name or name != name.strip():
+        raise NatInstError(
+            f"{where}: invalid task name {name!r}: task names may not be empty or contain '/', "
+            "'\\', '..' or surrounding spaces. Fix the split list."
+        )
+    return name
+
+
+def read_split_list(path: Path) -> list[str]:
+    """Task names of one split list, one per line, verbatim (some are misspelled upstream)."""
+    names = []
+    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        name = line.strip()
+        if name:
+            names.append(check_task_name(name, f"{path}:{lineno}"))
+    return names
+
+
+def read_splits(root: Path, split_name: str = "default") -> dict[str, list[str]]:
+    """The English-track train/test task lists of a SUP-NATINST checkout."""
+    split_dir = root / "splits" / split_name
+    splits = {}
+    for split, filename in SPLIT_FILES.items():
+        path = split_dir / filename
+        if not path.is_file():
+            raise NatInstError(
+                f"{path} not found: --natinst must point at a SUP-NATINST checkout holding "
+                f"tasks/ and splits/{split_name}/{{train,test}}_tasks.txt."
+            )
+        splits[split] = read_split_list(path)
+    overlap = set(splits["train"]) & set(splits["test"])
+    if overlap:
+        raise NatInstError(f"{split_dir}: tasks listed in both train and test: {sorted(overlap)}")
+    return splits
+
+
+def _as_list(value: Any) -> list[str]:
+    """Old files hold plain strings where new ones hold lists; NaN (task162's URL) is dropped."""
+    if value is None:
+        return []
+    values = value if isinstance(value, list) else [value]
+    return [str(v) for v in values if not (isinstance(v, float) and math.isnan(v))]
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, list):  # a few example outputs are single-element lists
+        return str(value[0]) if value else ""
+    return "" if value is None else str(value)
+
+
+def _examples(raw: Any, path: Path, key: str) -> list[Example]:
+    if raw is None:
+        return []
+    if not isinstance(raw, list):
+        raise NatInstError(f"{path}: {key!r} must be a list of {{input, output, explanation}}")
+    examples = []
+    for i, ex in enumerate(raw):
+        if not isinstance(ex, dict) or "input" not in ex or "output" not in ex:
+            raise NatInstError(f"{path}: {key}[{i}] needs 'input' and 'output' keys")
+        examples.append(Example(_text(ex["input"]), _text(ex["output"]), _text(ex.get("explanation"))))
+    return examples
+
+
+def derived_instance_id(task_name: str, index: int, text: str) -> str:
+    """A stable id for old-schema instances, shaped like upstream ids (``taskNNN-<32 hex>``)."""
+    prefix = task_name.split("_", 1)[0]
+    digest = hashlib.sha256(f"{task_name}\0{index}\0{text}".encode("utf-8")).hexdigest()[:32]
+    return f"{prefix}-{digest}"
+
+
+def _instances(raw: Any, path: Path, task_name: str) -> list[Instance]:
+    if not isinstance(raw, list):
+        raise NatInstError(f"{path}: 'Instances' must be a list")
+    instances, seen = [], {}
+    for i, inst in enumerate(raw):
+        if not isinstance(inst, dict) or "input" not in inst or "output" not in inst:
+            raise NatInstError(f"{path}: Instances[{i}] needs 'input' and 'output' keys")
+        outputs = _as_list(inst["output"])
+        inst_id = inst.get("id") or derived_instance_id(task_name, i, str(inst["input"]))
+        if not outputs or not any(o.strip() for o in outputs):
+            raise NatInstError(
+                f"{path}: instance {inst_id} (Instances[{i}]) has an empty 'output': every "
+                "instance needs at least one non-empty reference. Fix or remove it."
+            )
+        if inst_id in seen:
+            raise NatInstError(
+                f"{path}: duplicate instance id {inst_id!r} at Instances[{seen[inst_id]}] and "
+                f"Instances[{i}]; instance ids must be unique within a task."
+            )
+        seen[inst_id] = i
+        instances.append(Instance(str(inst_id), str(inst["input"]), outputs))
+    return instances
+
+
+def sample_indices(task_name: str, split: str, total: int, sampling: Sampling) -> list[int]:
+    """Indices of the kept instances, in file order.
+
+    test: the first N (the official evaluation); train/validation: a sample of N seeded by
+    (seed, task name), so every build of the same inputs keeps the same instances.
+    """
+    if split == "test":
+        limit = sampling.max_num_instances_per_eval_task
+        return list(range(total if limit is None else min(total, limit)))
+    limit = sampling.max_num_instances_per_task
+    if limit is None or total <= limit:
+        return list(range(total))
+    rng = random.Random(f"{sampling.seed}:{task_name}")
+    return sorted(rng.sample(range(total), limit))
+
+
+def parse_task(data: dict[str, Any], path: Path, name: str, split: str, sampling: Sampling) -> Task:
+    """Normalize one decoded task file and keep only its sampled instances."""
+    if not isinstance(data, dict):
+        raise NatInstError(f"{path}: a task file must hold a JSON object, found {type(data).__name__}")
+    missing = [k for k in REQUIRED_KEYS if k not in data]
+    if missing:
+        raise NatInstError(f"{path}: missing required key(s) {missing}; is this a SUP-NATINST task file?")
+    definitions = _as_list(data["Definition"])
+    categories = _as_list(data["Categories"])
+    if not definitions or not definitions[0].strip():
+        raise NatInstError(f"{path}: 'Definition' is empty")
+    if not categories:
+        raise NatInstError(f"{path}: 'Categories' is empty")
+    all_instances = _instances(data["Instances"], path, name)
+    kept = sample_indices(name, split, len(all_instances), sampling)
+    old = isinstance(data["Definition"], str) or any("id" not in i for i in data["Instances"][:1])
+    return Task(
+        name=name,
+        split=split,
+        definition=definitions[0],
+        categories=categories,
+        positive_examples=_examples(data["Positive Examples"], path, "Positive Examples"),
+        negative_examples=_examples(data.get("Negative Examples"), path, "Negative Examples"),
+        instances=[all_instances[i] for i in kept],
+        num_instances_total=len(all_instances),
+        source=_as_list(data.get("Source")),
+        url=_as_list(data.get("URL")),
+        domains=_as_list(data.get("Domains")),
+        reasoning=_as_list(data.get("Reasoning")),
+        instance_license=_as_list(data.get("Instance License")),
+        schema="old" if old else "current",
+    )
+
+
+def read_task(root: Path, name: str, split: str, sampling: Sampling) -> Task:
+    """Read, validate and sample one task file ``<root>/tasks/<name>.json``."""
+    path = root / "tasks" / f"{check_task_name(name, str(root))}.json"
+    try:
+        with open(path, "rb") as f:
+            data = json.load(f)
+    except FileNotFoundError:
+        raise NatInstError(f"{path}: task {name!r} is listed in the {split} split but its file is missing") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise NatInstError(f"{path}: not valid JSON ({e}); re-download the task file.") from None
+    return parse_task(data, path, name, split, sampling)

@@ -1,0 +1,144 @@
+"""The ratings store: JSONL, a rubric header line, then one record per task x annotator.
+
+The rubric travels in the store's first line (``{"rubric": {...}}``) so a store is
+self-describing: which criteria, on which scale, with which definitions shown to annotators.
+Every other line is ``{"task_name", "annotator", <criterion>: int, ..., "comment"?}``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from statistics import mean
+from typing import Any
+
+
+class RatingsError(ValueError):
+    """A ratings store or import that cannot be used; the message names the file and line."""
+
+
+@dataclass(frozen=True)
+class Criterion:
+    name: str
+    description: str
+
+
+@dataclass(frozen=True)
+class Rubric:
+    name: str
+    criteria: tuple[Criterion, ...]
+    min_score: int = 1
+    max_score: int = 5
+    aggregate_criterion: str = "overall"
+
+    @property
+    def criterion_names(self) -> list[str]:
+        return [c.name for c in self.criteria]
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["criteria"] = [asdict(c) for c in self.criteria]
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Rubric:
+        criteria = tuple(Criterion(**c) for c in data["criteria"])
+        return cls(
+            name=data["name"],
+            criteria=criteria,
+            min_score=int(data.get("min_score", 1)),
+            max_score=int(data.get("max_score", 5)),
+            aggregate_criterion=data.get("aggregate_criterion", "overall"),
+        )
+
+
+DEFAULT_RUBRIC = Rubric(
+    name="stepinst-default-v1",
+    criteria=(
+        Criterion("correctness", "Following the steps on an instance gives a correct output."),
+        Criterion("completeness", "No step needed to solve the task is missing."),
+        Criterion("order", "The steps come in an order in which they can be carried out."),
+        Criterion("overall", "Overall, how much these steps would help someone solve the task."),
+    ),
+)
+
+
+@dataclass
+class RatingsStore:
+    rubric: Rubric
+    records: list[dict[str, Any]] = field(default_factory=list)
+
+    def overall_by_task(self) -> dict[str, float]:
+        """The aggregated score (mean over annotators of the aggregate criterion) per task."""
+        scores: dict[str, list[int]] = {}
+        for r in self.records:
+            scores.setdefault(r["task_name"], []).append(r[self.rubric.aggregate_criterion])
+        return {task: float(mean(values)) for task, values in scores.items()}
+
+
+def validate_record(data: Any, rubric: Rubric, where: str) -> dict[str, Any]:
+    """One rating record, checked against the rubric; errors name ``where`` (file:line)."""
+    if not isinstance(data, dict):
+        raise RatingsError(f"{where}: a rating must be a JSON object")
+    for key in ("task_name", "annotator"):
+        if not isinstance(data.get(key), str) or not data[key].strip():
+            raise RatingsError(f"{where}: missing or empty {key!r}")
+    unknown = set(data) - {"task_name", "annotator", "comment", *rubric.criterion_names}
+    if unknown:
+        raise RatingsError(f"{where}: unknown criterion/field(s) {sorted(unknown)}; the rubric has {rubric.criterion_names}")
+    record = {"task_name": data["task_name"], "annotator": data["annotator"]}
+    for name in rubric.criterion_names:
+        score = data.get(name)
+        if isinstance(score, bool) or not isinstance(score, int):
+            raise RatingsError(f"{where}: {name!r} must be an integer score, got {score!r}")
+        if not rubric.min_score <= score <= rubric.max_score:
+            raise RatingsError(
+                f"{where}: {name}={score} is outside the scale {rubric.min_score}-{rubric.max_score}"
+            )
+        record[name] = score
+    record["comment"] = str(data.get("comment") or "")
+    return record
+
+
+def read_ratings_store(path: str | os.PathLike) -> RatingsStore:
+    """Read and validate a ratings store; a store without a rubric header uses the default rubric."""
+    path = Path(path)
+    if not path.is_file():
+        raise RatingsError(f"{path}: ratings store not found")
+    rubric, records, seen = DEFAULT_RUBRIC, [], {}
+    with open(path, encoding="utf-8") as f:
+        for lineno, line in enumerate(f, start=1):
+            if not line.strip():
+                continue
+            where = f"{path}:{lineno}"
+            try:
+                data = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise RatingsError(f"{where}: malformed JSON ({e.msg})") from None
+            if isinstance(data, dict) and "rubric" in data:
+                if records:
+                    raise RatingsError(f"{where}: the rubric header must be the first line")
+                rubric = Rubric.from_dict(data["rubric"])
+                continue
+            record = validate_record(data, rubric, where)
+            key = (record["task_name"], record["annotator"])
+            if key in seen:
+                raise RatingsError(f"{where}: task {key[0]!r} is rated twice by {key[1]!r} (first at line {seen[key]})")
+            seen[key] = lineno
+            records.append(record)
+    return RatingsStore(rubric, records)
+
+
+def write_ratings_store(path: str | os.PathLike, store: RatingsStore) -> None:
+    """Write a whole store (header + records), atomically."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(json.dumps({"rubric": store.rubric.to_dict()}, ensure_ascii=False) + "\n")
+        for record in store.records:
+            f.write(json.dumps(record, ensure_ascii=False) + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)

@@ -1,0 +1,78 @@
+"""Statistics of a built folder: tasks, rows, steps per task, prompt lengths.
+
+Read from the Parquet files themselves (only the needed columns), so ``stepinst stats`` reports
+what users will load, and the dataset card carries the same figures.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from statistics import mean, median
+from typing import Any
+
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+MANIFEST = "stepinst_build.json"
+
+
+def _summary(values: list[int]) -> dict[str, float]:
+    if not values:
+        return {"min": 0, "mean": 0.0, "median": 0.0, "p95": 0, "max": 0}
+    ordered = sorted(values)
+    return {
+        "min": ordered[0],
+        "mean": round(mean(ordered), 1),
+        "median": float(median(ordered)),
+        "p95": ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))],
+        "max": ordered[-1],
+    }
+
+
+def config_stats(folder: Path, files: dict[str, str]) -> dict[str, Any]:
+    """Rows, tasks, and (instance configs) steps per task and prompt length in characters."""
+    stats: dict[str, Any] = {"splits": {}}
+    steps_per_task: dict[str, int] = {}
+    for split, relative in files.items():
+        parquet = pq.ParquetFile(folder / relative)
+        names = parquet.schema_arrow.names
+        columns = [c for c in ("task_name", "prompt", "steps") if c in names]
+        table = parquet.read(columns=columns)
+        entry: dict[str, Any] = {"rows": table.num_rows, "tasks": len(set(table["task_name"].to_pylist()))}
+        if "prompt" in names:
+            entry["prompt_chars"] = _summary(pc.utf8_length(table["prompt"]).to_pylist())
+            tasks = table["task_name"].to_pylist()
+            counts = pc.list_value_length(table["steps"]).to_pylist()
+            steps_per_task.update(zip(tasks, counts))
+        stats["splits"][split] = entry
+    if steps_per_task and any(steps_per_task.values()):
+        stats["steps_per_task"] = _summary(list(steps_per_task.values()))
+    return stats
+
+
+def folder_stats(folder: str | os.PathLike) -> dict[str, Any]:
+    """Statistics of every configuration of a folder built by ``stepinst build``."""
+    folder = Path(folder)
+    manifest_path = folder / MANIFEST
+    if not manifest_path.is_file():
+        raise FileNotFoundError(f"{folder}: no {MANIFEST}; is this a folder built by `stepinst build`?")
+    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    return {name: config_stats(folder, entry["files"]) for name, entry in manifest["configs"].items()}
+
+
+def format_stats(stats: dict[str, Any]) -> str:
+    """A plain-text table for the terminal."""
+    lines = [f"{'config':<20} {'split':<11} {'tasks':>6} {'rows':>8} {'prompt chars (median/p95/max)':>32}"]
+    for name, config in stats.items():
+        for split, s in config["splits"].items():
+            p = s.get("prompt_chars")
+            lengths = f"{p['median']:.0f}/{p['p95']}/{p['max']}" if p else "-"
+            lines.append(f"{name:<20} {split:<11} {s['tasks']:>6} {s['rows']:>8} {lengths:>32}")
+    steps = next((c["steps_per_task"] for c in stats.values() if "steps_per_task" in c), None)
+    if steps:
+        lines.append(
+            f"steps per task: min {steps['min']}, mean {steps['mean']}, median {steps['median']:.0f}, max {steps['max']}"
+        )
+    return "\n".join(lines)
