@@ -15,23 +15,18 @@ from __future__ import annotations
 
 import hashlib
 import os
+from dataclasses import fields
 from pathlib import Path
 
 import datasets
 
+from .card import CITATION
 from .configs import PRESETS, StepInstConfig
 from .inputs import BuildInputs, load_build_inputs
 from .render import features_for, rows_for
 
-_CITATION = """\
-@inproceedings{wu-etal-2023-improving,
-  title = {Improving Cross-Task Generalization with Step-by-Step Instructions},
-  author = {Wu, Yang and Zhao, Yanyan and Li, Zhongyang and Qin, Bing and Xiong, Kai},
-  year = {2023},
-  eprint = {2305.04429},
-  archivePrefix = {arXiv}
-}
-"""
+_BASE_FIELDS = {"version", "data_dir", "data_files"}
+
 
 
 def _fingerprint(*paths: str | os.PathLike | None) -> str:
@@ -65,8 +60,11 @@ class StepInstBuilder(datasets.GeneratorBasedBuilder):
         num_proc: int = 1,
         allow_missing_tasks: bool = False,
         inputs: BuildInputs | None = None,
+        config: StepInstConfig | None = None,
         **kwargs,
     ):
+        if config is not None:  # a custom configuration object: its fields override the default preset
+            kwargs.update({f.name: getattr(config, f.name) for f in fields(StepInstConfig) if f.name not in _BASE_FIELDS})
         if natinst is None and inputs is None:
             raise ValueError("StepInstBuilder needs `natinst=` (a SUP-NATINST folder or archive URL) or `inputs=`")
         self._source = dict(natinst=natinst, steps=steps, ratings=ratings, num_proc=num_proc, allow_missing_tasks=allow_missing_tasks)
@@ -80,7 +78,7 @@ class StepInstBuilder(datasets.GeneratorBasedBuilder):
             description=self.config.description or "",
             features=features_for(self.config, self._inputs),
             homepage="https://arxiv.org/abs/2305.04429",
-            citation=_CITATION,
+            citation=CITATION.read_text(encoding="utf-8"),
             license="apache-2.0",
         )
 

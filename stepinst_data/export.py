@@ -55,7 +55,7 @@ def default_configs(inputs: BuildInputs) -> list[StepInstConfig]:
     for config in PRESETS.values():
         if config.uses_steps and inputs.steps is None:
             logger.warning("skipping %r: no steps store given (--steps)", config.name)
-        elif config.min_steps_quality is not None and inputs.ratings is None:
+        elif (config.min_steps_quality is not None or config.ratings_only) and inputs.ratings is None:
             logger.warning("skipping %r: no ratings store given (--ratings)", config.name)
         else:
             chosen.append(config)
@@ -76,6 +76,9 @@ def write_config(inputs: BuildInputs, config: StepInstConfig, folder: Path) -> C
     (folder / "data" / config.name).mkdir(parents=True, exist_ok=True)
     for split in inputs.table.split_names:
         table = pa.Table.from_pylist(list(rows_for(config, inputs, split)), schema=schema)
+        if table.num_rows == 0:  # datasets cannot read a Parquet file without rows
+            logger.warning("%s: the %s split has no rows; it is left out", config.name, split)
+            continue
         data = _parquet_bytes(table)
         relative = f"data/{config.name}/{split}-{hashlib.sha256(data).hexdigest()[:16]}.parquet"
         (folder / relative).write_bytes(data)
@@ -151,7 +154,10 @@ def export(
         written = []
         for config in configs:
             logger.info("writing %s", config.name)
-            written.append(write_config(inputs, config, tmp))
+            files = write_config(inputs, config, tmp)
+            if not files.files:
+                raise ExportError(f"configuration {config.name!r} has no rows in any split; check its parameters")
+            written.append(files)
         yaml_configs, yaml_infos = yaml_metadata(written, inputs)
         (tmp / "README.md").write_text(render_card(tmp, inputs, written, yaml_configs, yaml_infos), encoding="utf-8")
         manifest = {

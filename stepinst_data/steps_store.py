@@ -154,12 +154,21 @@ def append_records(path: str | os.PathLike, records: Iterable[StepsRecord]) -> i
 
 
 def _ensure_line_boundary(path: Path) -> None:
-    """After a crash the file may end mid-line; start the next record on a fresh line."""
-    if path.is_file() and path.stat().st_size:
-        with open(path, "rb+") as f:
-            f.seek(-1, os.SEEK_END)
-            if f.read(1) != b"\n":
-                f.write(b"\n")
+    """After a crash the file may end mid-line. Move that fragment to ``<store>.torn`` (kept for
+    inspection, never parsed) and cut it off, so the next record starts a valid line."""
+    if not path.is_file() or not path.stat().st_size:
+        return
+    with open(path, "rb+") as f:
+        data = f.read()
+        if data.endswith(b"\n"):
+            return
+        cut = data.rfind(b"\n") + 1
+        with open(path.with_name(path.name + ".torn"), "ab") as torn:
+            torn.write(data[cut:] + b"\n")
+        f.truncate(cut)
+        f.flush()
+        os.fsync(f.fileno())
+    logger.warning("%s: moved a truncated last line (interrupted write) to %s.torn", path, path.name)
 
 
 def store_lock(path: str | os.PathLike) -> FileLock:

@@ -1,0 +1,50 @@
+"""The datasets builder class, used directly (datasets >= 4 runs no loading scripts)."""
+
+from __future__ import annotations
+
+import pytest
+
+from stepinst_data.builder import StepInstBuilder
+from stepinst_data.configs import StepInstConfig
+from stepinst_data.sample import SAMPLE_NATINST, SAMPLE_RATINGS, SAMPLE_STEPS
+from stepinst_data.steps_store import StepsStoreError
+
+
+def _build(tmp_path, **kwargs):
+    builder = StepInstBuilder(natinst=SAMPLE_NATINST, steps=SAMPLE_STEPS, ratings=SAMPLE_RATINGS, cache_dir=str(tmp_path), **kwargs)
+    builder.download_and_prepare()
+    return builder.as_dataset()
+
+
+def test_preset_through_the_builder_matches_the_export(tmp_path, sample_build):
+    from datasets import load_dataset
+
+    ds = _build(tmp_path, config_name="steps_reversed")
+    exported = load_dataset(str(sample_build), "steps_reversed", cache_dir=str(tmp_path / "hf"))
+    assert ds["test"]["prompt"] == exported["test"]["prompt"]
+    assert ds["train"].num_rows == exported["train"].num_rows
+
+
+def test_custom_config_parameters(tmp_path):
+    ds = _build(tmp_path, config_name="steps_ordered", num_pos_examples=1, max_num_instances_per_task=5)
+    assert max(ds["train"].to_pandas().groupby("task_name").size()) == 5
+    assert ds["test"][0]["prompt"].count("Positive Example") == 1
+
+
+def test_custom_config_object(tmp_path):
+    config = StepInstConfig(name="mine", steps="shuffled", add_definition=False, seed=7)
+    ds = _build(tmp_path, config=config)
+    assert ds["test"][0]["prompt"].startswith("Steps:\n1. ")
+
+
+def test_invalid_parameters_are_refused():
+    with pytest.raises(ValueError, match="`steps='sideways'`"):
+        StepInstConfig(name="x", steps="sideways")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="needs the definition or the steps"):
+        StepInstConfig(name="x", add_definition=False)
+
+
+def test_step_config_without_steps_store_is_refused(tmp_path):
+    builder = StepInstBuilder(config_name="steps_ordered", natinst=SAMPLE_NATINST, cache_dir=str(tmp_path))
+    with pytest.raises(StepsStoreError, match="pass a steps store"):
+        builder.download_and_prepare()

@@ -1,0 +1,152 @@
+"""The Hub-ready folder: every config loads with load_dataset, rebuilds are exact and atomic."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+from datasets import get_dataset_config_names, load_dataset
+
+from stepinst_data import export as export_module
+from stepinst_data.configs import INSTANCE_CONFIGS, PRESETS
+from stepinst_data.export import ExportError, export
+from stepinst_data.inputs import load_build_inputs
+from stepinst_data.render import INSTANCE_FEATURES
+from stepinst_data.sample import SAMPLE_NATINST, SAMPLE_RATINGS, SAMPLE_STEPS
+from stepinst_data.steps_store import StepsStoreError
+
+TRAIN_ROWS = 100 + 30 + 40 + 36 + 24 + 24 + 24 + 24  # task9001 sampled 100 of 150
+TEST_ROWS = 100 + 30 + 25 + 25  # task9101: the first 100 of 120
+
+
+def _inputs(**kw):
+    kw.setdefault("steps", SAMPLE_STEPS)
+    kw.setdefault("ratings", SAMPLE_RATINGS)
+    return load_build_inputs(SAMPLE_NATINST, **kw)
+
+
+def test_every_config_loads_with_load_dataset(sample_build, hf_cache):
+    assert get_dataset_config_names(str(sample_build)) == list(PRESETS)
+    for name in INSTANCE_CONFIGS:
+        ds = load_dataset(str(sample_build), name, cache_dir=hf_cache)
+        assert ds["train"].features == INSTANCE_FEATURES, name
+        expected_train = TRAIN_ROWS if name != "steps_ordered_hq" else None
+        if expected_train:
+            assert ds["train"].num_rows == expected_train, name
+        assert ds["test"].num_rows == TEST_ROWS, name
+
+
+def test_step_configs_differ_only_in_order(sample_build, hf_cache):
+    rows = {n: load_dataset(str(sample_build), n, split="test", cache_dir=hf_cache)[0] for n in INSTANCE_CONFIGS}
+    ordered, shuffled, reversed_ = rows["steps_ordered"], rows["steps_shuffled"], rows["steps_reversed"]
+    assert ordered["step_order"] == [0, 1, 2]
+    assert reversed_["steps"] == ordered["steps"][::-1]
+    assert sorted(shuffled["steps"]) == sorted(ordered["steps"]) and shuffled["steps"] != ordered["steps"]
+    assert rows["definition"]["steps"] == [] and "Steps:" not in rows["definition"]["prompt"]
+    assert rows["steps_only"]["prompt"].startswith("Steps:\n1. ")
+    assert rows["definition_pos"]["prompt"].count(" Positive Example ") == 2
+    assert rows["steps_ordered"]["prompt"] == (
+        f"Definition: {ordered['definition']}\n\nSteps:\n"
+        + "".join(f"{i}. {s}\n" for i, s in enumerate(ordered["steps"], 1))
+        + f"\nNow complete the following example -\nInput: {ordered['input']}.\nOutput: "
+    )
+    assert {r["id"] for r in rows.values()} == {ordered["id"]}  # the same instance in every config
+
+
+def test_hq_filters_train_tasks_only_and_ratings_rows(sample_build, hf_cache):
+    hq = load_dataset(str(sample_build), "steps_ordered_hq", cache_dir=hf_cache)
+    assert set(hq["train"]["task_name"]) == {
+        "task9001_stepinst_sample_integer_addition", "task9002_stepinst_sample_list_maximum",
+        "task9003_stepinst_sample_sentiment_templates", "task9005_stepinst_sample_capital_cities",
+        "task9007_stepinst_sample_triples_to_text", "task9008_stepinst_sample_sort_words",
+    }
+    assert min(hq["train"]["steps_quality"]) >= 4.0
+    assert hq["test"].num_rows == TEST_ROWS
+    ratings = load_dataset(str(sample_build), "ratings", cache_dir=hf_cache)
+    assert ratings["train"].num_rows == 8 * 3 and ratings["test"].num_rows == 4 * 3
+    assert ratings["train"].column_names == ["task_name", "annotator", "correctness", "completeness", "order", "overall", "comment"]
+
+
+def test_rebuild_is_byte_identical(tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    export(_inputs(), a)
+    export(_inputs(), b)
+    files = sorted(p.relative_to(a) for p in a.rglob("*") if p.is_file())
+    assert files == sorted(p.relative_to(b) for p in b.rglob("*") if p.is_file())
+    for f in files:
+        assert (a / f).read_bytes() == (b / f).read_bytes(), f
+
+
+def test_rebuild_in_place_with_new_content_is_what_load_dataset_returns(tmp_path, hf_cache):
+    """datasets caches a local folder by file names and sizes: digests in names defeat stale hits."""
+    out = tmp_path / "stepinst"
+    export(_inputs(), out, [PRESETS["steps_ordered"]])
+    first = load_dataset(str(out), "steps_ordered", split="test", cache_dir=hf_cache)[0]["steps"]
+    export(_inputs(), out, [PRESETS["steps_reversed"].with_params(name="steps_ordered")])
+    second = load_dataset(str(out), "steps_ordered", split="test", cache_dir=hf_cache)[0]["steps"]
+    assert second == first[::-1]
+
+
+def test_out_folder_with_foreign_files_is_refused(tmp_path):
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "thesis.tex").write_text("precious")
+    with pytest.raises(ExportError, match="--overwrite"):
+        export(_inputs(), out)
+    assert (out / "thesis.tex").read_text() == "precious"
+    export(_inputs(), out, overwrite=True)
+    assert not (out / "thesis.tex").exists() and (out / "README.md").is_file()
+
+
+def test_interrupted_build_leaves_the_previous_folder_whole(tmp_path, monkeypatch):
+    out = tmp_path / "stepinst"
+    export(_inputs(), out)
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    calls = []
+
+    def failing(inputs, config, folder):
+        calls.append(config.name)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return original(inputs, config, folder)
+
+    original = export_module.write_config
+    monkeypatch.setattr(export_module, "write_config", failing)
+    with pytest.raises(KeyboardInterrupt):
+        export(_inputs(), out)
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+    assert [p.name for p in tmp_path.iterdir()] == ["stepinst"]  # no half-written folder left
+
+
+def test_step_configs_need_fresh_steps(tmp_path):
+    store = tmp_path / "steps.jsonl"
+    lines = SAMPLE_STEPS.read_text().splitlines()
+    stale = json.loads(lines[0]) | {"definition_sha256": "0" * 64}
+    store.write_text("\n".join([json.dumps(stale), *lines[2:]]) + "\n")
+    with pytest.raises(StepsStoreError) as info:
+        export(_inputs(steps=store), tmp_path / "out")
+    message = str(info.value)
+    assert "no steps for 1 task(s): task9002_stepinst_sample_list_maximum" in message
+    assert "stale steps for 1 task(s)" in message and "task9001_stepinst_sample_integer_addition" in message
+    assert not (tmp_path / "out").exists()
+
+
+def test_without_steps_only_definition_configs_are_built(tmp_path, hf_cache):
+    out = tmp_path / "defs"
+    export(_inputs(steps=None, ratings=None), out)
+    assert get_dataset_config_names(str(out)) == ["definition", "definition_pos"]
+    assert load_dataset(str(out), "definition", cache_dir=hf_cache)["test"].num_rows == TEST_ROWS
+
+
+def test_validation_split_and_card(tmp_path, hf_cache):
+    out = tmp_path / "val"
+    inputs = _inputs(validation_tasks=2)
+    export(inputs, out, [PRESETS["definition"].with_params(validation_tasks=2)])
+    ds = load_dataset(str(out), "definition", cache_dir=hf_cache)
+    assert list(ds) == ["train", "validation", "test"]
+    assert len(set(ds["validation"]["task_name"])) == 2
+    card = (out / "README.md").read_text()
+    assert "config_name: definition" in card and "dataset_info:" in card
+    assert "Improving Cross-Task Generalization with Step-by-Step Instructions" in card
+    shutil.rmtree(out)
