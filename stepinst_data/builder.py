@@ -23,7 +23,7 @@ import datasets
 from .card import CITATION
 from .configs import PRESETS, StepInstConfig
 from .inputs import BuildInputs, load_build_inputs
-from .render import features_for, rows_for
+from .render import features_for, split_tables
 
 _BASE_FIELDS = {"version", "data_dir", "data_files"}
 
@@ -44,7 +44,7 @@ def _fingerprint(*paths: str | os.PathLike | None) -> str:
     return h.hexdigest()[:16]
 
 
-class StepInstBuilder(datasets.GeneratorBasedBuilder):
+class StepInstBuilder(datasets.ArrowBasedBuilder):
     """SUP-NATINST with step-by-step instructions, one builder configuration per preset."""
 
     BUILDER_CONFIG_CLASS = StepInstConfig
@@ -103,6 +103,6 @@ class StepInstBuilder(datasets.GeneratorBasedBuilder):
         self.info.features = features_for(self.config, inputs)
         return [datasets.SplitGenerator(name=split, gen_kwargs={"split": split}) for split in inputs.table.split_names]
 
-    def _generate_examples(self, split: str):
-        for index, row in enumerate(rows_for(self.config, self._load_inputs(), split)):
-            yield index, row
+    def _generate_tables(self, split: str):
+        for index, table in enumerate(split_tables(self.config, self._load_inputs(), split)):
+            yield index, table

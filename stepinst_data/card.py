@@ -71,7 +71,7 @@ def _ratings_text(inputs: BuildInputs) -> str:
 
 
 def _license_text(inputs: BuildInputs) -> str:
-    licences = Counter(", ".join(t.instance_license) or "not stated (older task file)" for t in inputs.table.tasks)
+    licences = Counter(", ".join(i.instance_license) or "not stated (older task file)" for i in inputs.table.infos)
     return "; ".join(f"{name} ({n} tasks)" for name, n in licences.most_common())
 
 

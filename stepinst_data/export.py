@@ -11,7 +11,6 @@
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import logging
 import os
@@ -27,7 +26,7 @@ import pyarrow.parquet as pq
 from . import __version__
 from .configs import PRESETS, StepInstConfig
 from .inputs import BuildInputs
-from .render import features_for, rows_for
+from .render import features_for, keeps_task, ratings_table, render_table, task_chunks
 
 logger = logging.getLogger(__name__)
 
@@ -62,31 +61,77 @@ def default_configs(inputs: BuildInputs) -> list[StepInstConfig]:
     return chosen
 
 
-def _parquet_bytes(table: pa.Table) -> bytes:
-    buffer = io.BytesIO()
-    pq.write_table(table, buffer)
-    return buffer.getvalue()
+class _SplitWriter:
+    """Streams Arrow tables into ``data/<config>/<split>.parquet``; named by digest on close."""
+
+    def __init__(self, folder: Path, config: str, split: str, schema: pa.Schema):
+        self.folder, self.config, self.split, self.schema = folder, config, split, schema
+        self.path = folder / "data" / config / f"{split}.parquet.part"
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.writer = pq.ParquetWriter(self.path, schema)
+        self.rows = self.num_bytes = 0
+
+    def write(self, table: pa.Table) -> None:
+        if table.num_rows:
+            self.writer.write_table(table, row_group_size=table.num_rows)
+            self.rows += table.num_rows
+            self.num_bytes += table.nbytes
+
+    def close(self) -> str | None:
+        """The final relative path (content-addressed), or None when no row was written."""
+        self.writer.close()
+        if not self.rows:  # datasets cannot read a Parquet file without rows
+            self.path.unlink()
+            logger.warning("%s: the %s split has no rows; it is left out", self.config, self.split)
+            return None
+        digest = hashlib.sha256()
+        with open(self.path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
+        relative = f"data/{self.config}/{self.split}-{digest.hexdigest()[:16]}.parquet"
+        os.replace(self.path, self.folder / relative)
+        return relative
 
 
-def write_config(inputs: BuildInputs, config: StepInstConfig, folder: Path) -> ConfigFiles:
-    """Render and write every split of one configuration into ``folder/data/<config>/``."""
-    features = features_for(config, inputs)
-    schema = features.arrow_schema
-    written = ConfigFiles(config)
-    (folder / "data" / config.name).mkdir(parents=True, exist_ok=True)
+def write_configs(inputs: BuildInputs, configs: Sequence[StepInstConfig], folder: Path) -> list[ConfigFiles]:
+    """Render every configuration in ONE streaming pass over the task table.
+
+    Tasks are read from the table once, in chunks; each chunk is rendered for every
+    configuration and appended to that configuration's Parquet file of the chunk's split.
+    """
+    quality = inputs.quality_by_task()
+    writers: dict[tuple[str, str], _SplitWriter] = {}
+    instance_configs = [c for c in configs if not c.ratings_only]
+
+    def writer(config: StepInstConfig, split: str) -> _SplitWriter:
+        key = (config.name, split)
+        if key not in writers:
+            writers[key] = _SplitWriter(folder, config.name, split, features_for(config, inputs).arrow_schema)
+        return writers[key]
+
     for split in inputs.table.split_names:
-        table = pa.Table.from_pylist(list(rows_for(config, inputs, split)), schema=schema)
-        if table.num_rows == 0:  # datasets cannot read a Parquet file without rows
-            logger.warning("%s: the %s split has no rows; it is left out", config.name, split)
-            continue
-        data = _parquet_bytes(table)
-        relative = f"data/{config.name}/{split}-{hashlib.sha256(data).hexdigest()[:16]}.parquet"
-        (folder / relative).write_bytes(data)
-        written.files[split] = relative
-        written.num_examples[split] = table.num_rows
-        written.num_bytes[split] = table.nbytes
-        written.download_size += len(data)
-    return written
+        for config in configs:
+            writer(config, split)  # every split of every config exists, in a fixed order
+    for chunk in task_chunks(inputs.table.iter_tasks()):
+        for config in instance_configs:
+            for split in dict.fromkeys(t.split for t in chunk):
+                kept = [t for t in chunk if t.split == split and keeps_task(config, t.name, split, quality)]
+                if kept:
+                    writer(config, split).write(render_table(config, inputs, kept))
+    for config in configs:
+        if config.ratings_only:
+            for split in inputs.table.split_names:
+                writer(config, split).write(ratings_table(inputs, split))
+    results = {c.name: ConfigFiles(c) for c in configs}
+    for (name, split), w in writers.items():
+        relative = w.close()
+        if relative:
+            files = results[name]
+            files.files[split] = relative
+            files.num_examples[split] = w.rows
+            files.num_bytes[split] = w.num_bytes
+            files.download_size += (folder / relative).stat().st_size
+    return list(results.values())
 
 
 def yaml_metadata(written: Sequence[ConfigFiles], inputs: BuildInputs) -> tuple[list[dict], list[dict]]:
@@ -151,13 +196,11 @@ def export(
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     try:
-        written = []
-        for config in configs:
-            logger.info("writing %s", config.name)
-            files = write_config(inputs, config, tmp)
-            if not files.files:
-                raise ExportError(f"configuration {config.name!r} has no rows in any split; check its parameters")
-            written.append(files)
+        logger.info("writing %s", ", ".join(c.name for c in configs))
+        written = write_configs(inputs, configs, tmp)
+        empty = [w.config.name for w in written if not w.files]
+        if empty:
+            raise ExportError(f"configuration(s) {empty} have no rows in any split; check their parameters")
         yaml_configs, yaml_infos = yaml_metadata(written, inputs)
         (tmp / "README.md").write_text(render_card(tmp, inputs, written, yaml_configs, yaml_infos), encoding="utf-8")
         manifest = {

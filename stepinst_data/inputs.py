@@ -32,7 +32,7 @@ class BuildInputs:
         """Refuse to render step configurations from missing or stale steps."""
         if self.steps is None:
             raise StepsStoreError("this configuration needs step-by-step instructions: pass a steps store (--steps)")
-        problems = check_steps_for_tasks(self.steps, self.table.tasks, self.steps_path)
+        problems = check_steps_for_tasks(self.steps, self.table.infos, self.steps_path)
         if problems:
             raise StepsStoreError("\n".join(problems))
 
@@ -56,7 +56,7 @@ def load_build_inputs(
     records = read_steps_store(steps) if steps else None
     store = read_ratings_store(ratings) if ratings else None
     if store is not None:
-        known = {t.name for t in table.tasks}
+        known = {info.name for info in table.infos}
         unknown = sorted({r["task_name"] for r in store.records} - known)
         if unknown:
             logger.warning("%s: ignoring ratings of %d task(s) not in this build: %s", ratings, len(unknown), unknown)

@@ -168,28 +168,37 @@ def derived_instance_id(task_name: str, index: int, text: str) -> str:
     return f"{prefix}-{digest}"
 
 
-def _instances(raw: Any, path: Path, task_name: str) -> list[Instance]:
+def _instances(raw: Any, path: Path, task_name: str, keep: list[int] | None = None) -> list[Instance]:
+    """Validate every instance (ids unique, outputs non-empty) but build only the kept ones.
+
+    Upstream files hold up to ~6,500 instances of which at most 100 are kept, so the checks run
+    over plain values and objects are made for the sample only.
+    """
     if not isinstance(raw, list):
         raise NatInstError(f"{path}: 'Instances' must be a list")
-    instances, seen = [], {}
+    ids = []
     for i, inst in enumerate(raw):
         if not isinstance(inst, dict) or "input" not in inst or "output" not in inst:
             raise NatInstError(f"{path}: Instances[{i}] needs 'input' and 'output' keys")
-        outputs = _as_list(inst["output"])
         inst_id = inst.get("id") or derived_instance_id(task_name, i, str(inst["input"]))
-        if not outputs or not any(o.strip() for o in outputs):
+        output = inst["output"]
+        if not output or not any(isinstance(o, str) and o.strip() for o in _as_list(output)):
             raise NatInstError(
                 f"{path}: instance {inst_id} (Instances[{i}]) has an empty 'output': every "
                 "instance needs at least one non-empty reference. Fix or remove it."
             )
-        if inst_id in seen:
-            raise NatInstError(
-                f"{path}: duplicate instance id {inst_id!r} at Instances[{seen[inst_id]}] and "
-                f"Instances[{i}]; instance ids must be unique within a task."
-            )
-        seen[inst_id] = i
-        instances.append(Instance(str(inst_id), str(inst["input"]), outputs))
-    return instances
+        ids.append(str(inst_id))
+    if len(set(ids)) != len(ids):
+        first: dict[str, int] = {}
+        for i, inst_id in enumerate(ids):
+            if inst_id in first:
+                raise NatInstError(
+                    f"{path}: duplicate instance id {inst_id!r} at Instances[{first[inst_id]}] and "
+                    f"Instances[{i}]; instance ids must be unique within a task."
+                )
+            first[inst_id] = i
+    indices = range(len(raw)) if keep is None else keep
+    return [Instance(ids[i], str(raw[i]["input"]), _as_list(raw[i]["output"])) for i in indices]
 
 
 def sample_indices(task_name: str, split: str, total: int, sampling: Sampling) -> list[int]:
@@ -221,8 +230,9 @@ def parse_task(data: dict[str, Any], path: Path, name: str, split: str, sampling
         raise NatInstError(f"{path}: 'Definition' is empty")
     if not categories:
         raise NatInstError(f"{path}: 'Categories' is empty")
-    all_instances = _instances(data["Instances"], path, name)
-    kept = sample_indices(name, split, len(all_instances), sampling)
+    raw_instances = data["Instances"]
+    total = len(raw_instances) if isinstance(raw_instances, list) else 0
+    kept = sample_indices(name, split, total, sampling)
     old = isinstance(data["Definition"], str) or any("id" not in i for i in data["Instances"][:1])
     return Task(
         name=name,
@@ -231,8 +241,8 @@ def parse_task(data: dict[str, Any], path: Path, name: str, split: str, sampling
         categories=categories,
         positive_examples=_examples(data["Positive Examples"], path, "Positive Examples"),
         negative_examples=_examples(data.get("Negative Examples"), path, "Negative Examples"),
-        instances=[all_instances[i] for i in kept],
-        num_instances_total=len(all_instances),
+        instances=_instances(raw_instances, path, name, kept),
+        num_instances_total=total,
         source=_as_list(data.get("Source")),
         url=_as_list(data.get("URL")),
         domains=_as_list(data.get("Domains")),

@@ -1,25 +1,31 @@
-"""Render rows of a configuration from the task table, the steps store and the ratings store.
+"""Render a configuration's rows, as Arrow tables, from the task table and the stores.
 
 All instance configurations share :data:`INSTANCE_FEATURES`, so they concatenate and compare.
-The builder (``datasets`` API) and the exporter (Parquet folder) both take their rows from here.
+The builder (``datasets`` API) and the exporter (Parquet folder) both take their tables from
+here. Rendering is columnar: what is constant within a task (definition, steps, examples,
+quality) is built once per task and repeated with Arrow's ``take``; each prompt is the task's
+prefix plus the instance block.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict
 
 import datasets
+import pyarrow as pa
 
 from .configs import StepInstConfig
+from .inputs import BuildInputs
 from .natinst import Task
 from .orderings import step_order
-from .inputs import BuildInputs
 from .ratings_store import DEFAULT_RUBRIC, Rubric
-from .template import render_prompt
+from .template import instance_block, render_prefix
 
 logger = logging.getLogger(__name__)
+
+ROWS_PER_TABLE = 20_000  # rows per Arrow table (= Parquet row group): bounds memory, not output
 
 _EXAMPLE = {"input": datasets.Value("string"), "output": datasets.Value("string"), "explanation": datasets.Value("string")}
 
@@ -41,6 +47,9 @@ INSTANCE_FEATURES = datasets.Features(
         "steps_quality": datasets.Value("float64"),
     }
 )
+_SCHEMA = INSTANCE_FEATURES.arrow_schema
+_PER_TASK = ["task_name", "category", "categories", "definition", "steps", "step_order",
+             "positive_examples", "negative_examples", "steps_quality"]
 
 
 def ratings_features(rubric: Rubric = DEFAULT_RUBRIC) -> datasets.Features:
@@ -51,17 +60,35 @@ def ratings_features(rubric: Rubric = DEFAULT_RUBRIC) -> datasets.Features:
     return datasets.Features(columns)
 
 
-def _task_rows(task: Task, config: StepInstConfig, inputs: BuildInputs, quality: float | None) -> Iterator[dict]:
-    """The rows of one task; everything but the instance is rendered once per task."""
+def features_for(config: StepInstConfig, inputs: BuildInputs | None = None) -> datasets.Features:
+    if config.ratings_only:
+        return ratings_features(inputs.ratings.rubric if inputs and inputs.ratings else DEFAULT_RUBRIC)
+    return INSTANCE_FEATURES
+
+
+def keeps_task(config: StepInstConfig, task_name: str, split: str, quality: dict[str, float]) -> bool:
+    """The quality filter of ``*_hq`` configs; it never touches the test split (comparability)."""
+    if config.min_steps_quality is None or split == "test":
+        return True
+    return quality.get(task_name, float("-inf")) >= config.min_steps_quality
+
+
+def _task_values(task: Task, config: StepInstConfig, inputs: BuildInputs, quality: float | None) -> tuple[dict, str]:
+    """The per-task column values and the prompt prefix of one task."""
     steps: list[str] = []
     order: list[int] = []
     if config.steps != "none":
         generated = inputs.steps[task.name].steps  # type: ignore[index]
         order = step_order(generated, config.steps, config.seed, task.name)
         steps = [generated[i] for i in order]
-    positives = task.positive_examples[: config.num_pos_examples]
-    negatives = task.negative_examples[: config.num_neg_examples]
-    shared = {
+    prefix = render_prefix(
+        definition=task.definition if config.add_definition else None,
+        steps=steps,
+        positive_examples=task.positive_examples[: config.num_pos_examples],
+        negative_examples=task.negative_examples[: config.num_neg_examples],
+        add_explanation=config.add_explanation,
+    )
+    values = {
         "task_name": task.name,
         "category": task.category,
         "categories": task.categories,
@@ -72,59 +99,61 @@ def _task_rows(task: Task, config: StepInstConfig, inputs: BuildInputs, quality:
         "negative_examples": [asdict(e) for e in task.negative_examples],
         "steps_quality": quality,
     }
-    for instance in task.instances:
-        prompt = render_prompt(
-            instance.input,
-            definition=task.definition if config.add_definition else None,
-            steps=steps,
-            positive_examples=positives,
-            negative_examples=negatives,
-            add_explanation=config.add_explanation,
-        )
-        yield {
-            "id": instance.id,
-            **shared,
-            "input": instance.input,
-            "outputs": instance.outputs,
-            "prompt": prompt,
+    return values, prefix
+
+
+def render_table(config: StepInstConfig, inputs: BuildInputs, tasks: Iterable[Task]) -> pa.Table:
+    """One Arrow table holding the rows of ``tasks`` (already filtered) for ``config``."""
+    quality = inputs.quality_by_task()
+    per_task = {name: [] for name in _PER_TASK}
+    row_task, ids, texts, outputs, prompts, completions = [], [], [], [], [], []
+    for index, task in enumerate(tasks):
+        values, prefix = _task_values(task, config, inputs, quality.get(task.name))
+        for name in _PER_TASK:
+            per_task[name].append(values[name])
+        for instance in task.instances:
+            row_task.append(index)
+            ids.append(instance.id)
+            texts.append(instance.input)
+            outputs.append(instance.outputs)
+            prompts.append(prefix + instance_block(instance.input))
             # Tk-Instruct samples one reference per epoch; a static dataset keeps the first.
-            "completion": instance.outputs[0],
-        }
+            completions.append(instance.outputs[0])
+    take = pa.array(row_task, pa.int32())
+    columns = {name: pa.array(per_task[name], _SCHEMA.field(name).type).take(take) for name in _PER_TASK}
+    columns.update(id=ids, input=texts, outputs=outputs, prompt=prompts, completion=completions)
+    arrays = [columns[f.name] if isinstance(columns[f.name], pa.Array) else pa.array(columns[f.name], f.type) for f in _SCHEMA]
+    return pa.Table.from_arrays(arrays, schema=_SCHEMA)
 
 
-def kept_tasks(config: StepInstConfig, inputs: BuildInputs, split: str) -> list[Task]:
-    """The split's tasks, after the quality filter (which never touches the test split)."""
-    tasks = inputs.table.split(split)
-    if config.min_steps_quality is None or split == "test":
-        return tasks
-    quality = inputs.quality_by_task()
-    return [t for t in tasks if quality.get(t.name, float("-inf")) >= config.min_steps_quality]
+def task_chunks(tasks: Iterable[Task], rows: int = ROWS_PER_TABLE) -> Iterator[list[Task]]:
+    """Consecutive tasks grouped into chunks of about ``rows`` instances (never splitting a task)."""
+    chunk: list[Task] = []
+    size = 0
+    for task in tasks:
+        chunk.append(task)
+        size += len(task.instances)
+        if size >= rows:
+            yield chunk
+            chunk, size = [], 0
+    if chunk:
+        yield chunk
 
 
-def instance_rows(config: StepInstConfig, inputs: BuildInputs, split: str) -> Iterator[dict]:
-    """All rows of one split of an instance configuration, in task-list then file order."""
-    quality = inputs.quality_by_task()
-    for task in kept_tasks(config, inputs, split):
-        yield from _task_rows(task, config, inputs, quality.get(task.name))
+def ratings_table(inputs: BuildInputs, split: str) -> pa.Table:
+    """The ``ratings`` rows of the tasks of one split (ratings of tasks not in the build are skipped)."""
+    split_of = {info.name: info.split for info in inputs.table.infos}
+    records = [dict(r) for r in (inputs.ratings.records if inputs.ratings else []) if split_of.get(r["task_name"]) == split]
+    rubric = inputs.ratings.rubric if inputs.ratings else DEFAULT_RUBRIC
+    return pa.Table.from_pylist(records, schema=ratings_features(rubric).arrow_schema)
 
 
-def ratings_rows(inputs: BuildInputs, split: str) -> Iterator[dict]:
-    """The ``ratings`` rows of the tasks of one split; ratings of tasks not in the build are skipped."""
-    if inputs.ratings is None:
+def split_tables(config: StepInstConfig, inputs: BuildInputs, split: str) -> Iterator[pa.Table]:
+    """The tables of one split of a configuration (used by the builder; export streams all at once)."""
+    if config.ratings_only:
+        yield ratings_table(inputs, split)
         return
-    split_of = {t.name: t.split for t in inputs.table.tasks}
-    for record in inputs.ratings.records:
-        if split_of.get(record["task_name"]) == split:
-            yield dict(record)
-
-
-def features_for(config: StepInstConfig, inputs: BuildInputs | None = None) -> datasets.Features:
-    if config.ratings_only:
-        return ratings_features(inputs.ratings.rubric if inputs and inputs.ratings else DEFAULT_RUBRIC)
-    return INSTANCE_FEATURES
-
-
-def rows_for(config: StepInstConfig, inputs: BuildInputs, split: str) -> Iterator[dict]:
-    if config.ratings_only:
-        return ratings_rows(inputs, split)
-    return instance_rows(config, inputs, split)
+    quality = inputs.quality_by_task()
+    tasks = (t for t in inputs.table.iter_tasks() if t.split == split and keeps_task(config, t.name, split, quality))
+    for chunk in task_chunks(tasks):
+        yield render_table(config, inputs, chunk)

@@ -14,11 +14,14 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from filelock import FileLock, Timeout
 
 from .natinst import Task
+
+if TYPE_CHECKING:
+    from .table import TaskInfo
 
 logger = logging.getLogger(__name__)
 
@@ -115,7 +118,7 @@ def read_steps_store(path: str | os.PathLike) -> dict[str, StepsRecord]:
     return records
 
 
-def check_steps_for_tasks(records: dict[str, StepsRecord], tasks: Iterable[Task], path: str) -> list[str]:
+def check_steps_for_tasks(records: dict[str, StepsRecord], tasks: Iterable[Task | TaskInfo], path: str) -> list[str]:
     """Every problem that keeps ``records`` from serving ``tasks``: missing or stale steps."""
     problems = []
     missing, stale = [], []

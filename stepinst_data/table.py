@@ -1,9 +1,11 @@
-"""The normalized task table: every task file parsed and sampled ONCE, then cached.
+"""The normalized task table: every task file parsed and sampled ONCE, then cached on disk.
 
-Every configuration is rendered from this table, so building nine configurations costs one pass
-over the (multi-GB) task files. The cache key covers the reader version, the sampling
-parameters, the split lists and each task file's size and mtime; it never hashes file contents
-(that would cost as much as parsing).
+Every configuration is rendered from this table, so building all configurations costs one pass
+over the (multi-GB) task files. Parsed tasks are streamed to the cache file as they arrive and
+only light per-task metadata (:class:`TaskInfo`) stays in memory, so peak memory is set by the
+largest task file being parsed, not by the corpus. The cache key covers the reader version, the
+sampling parameters, the split lists and each task file's size and mtime; it never hashes file
+contents (that would cost as much as parsing).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import logging
 import os
 import random
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from functools import partial
 from multiprocessing import get_context
@@ -26,25 +28,66 @@ from .natinst import NatInstError, Sampling, Task, read_splits, read_task
 
 logger = logging.getLogger(__name__)
 
-READER_VERSION = "1"
+READER_VERSION = "2"
+SPLIT_ORDER = ("train", "validation", "test")
+
+
+@dataclass
+class TaskInfo:
+    """What the card, the checks and the filters need of a task, without its instances."""
+
+    name: str
+    split: str
+    category: str
+    definition_sha256: str
+    num_instances: int
+    num_instances_total: int
+    instance_license: list[str]
+    schema: str
+
+    @classmethod
+    def of(cls, task: Task) -> TaskInfo:
+        return cls(task.name, task.split, task.category, task.definition_sha256, len(task.instances),
+                   task.num_instances_total, task.instance_license, task.schema)
 
 
 @dataclass
 class TaskTable:
-    """Tasks in split order (train, validation, test), each holding its sampled instances."""
+    """The parsed tasks: metadata in memory, instances streamed from the cache file."""
 
-    tasks: list[Task]
+    path: Path
+    infos: list[TaskInfo]
     missing: list[str] = field(default_factory=list)
 
+    def iter_tasks(self) -> Iterator[Task]:
+        """Every task, in split order (train, validation, test), with its sampled instances.
+
+        The cache file is in train-then-test order, so one pass suffices unless validation
+        tasks were carved out of train (then one pass per split).
+        """
+        split_of = {info.name: info.split for info in self.infos}
+        passes: list[str | None] = list(self.split_names) if "validation" in self.split_names else [None]
+        for wanted in passes:
+            with open(self.path, encoding="utf-8") as f:
+                for line in f:
+                    task = Task.from_dict(json.loads(line))
+                    split = split_of.get(task.name)
+                    if split is not None and wanted in (None, split):
+                        task.split = split
+                        yield task
+
+    @property
+    def tasks(self) -> list[Task]:
+        """All tasks loaded at once; for small tables (tests, notebooks)."""
+        return list(self.iter_tasks())
+
     def split(self, name: str) -> list[Task]:
-        return [t for t in self.tasks if t.split == name]
+        return [t for t in self.iter_tasks() if t.split == name]
 
     @property
     def split_names(self) -> list[str]:
-        return [s for s in ("train", "validation", "test") if any(t.split == s for t in self.tasks)]
-
-    def by_name(self) -> dict[str, Task]:
-        return {t.name: t for t in self.tasks}
+        present = {info.split for info in self.infos}
+        return [s for s in SPLIT_ORDER if s in present]
 
 
 def _cache_key(root: Path, splits: dict[str, list[str]], sampling: Sampling) -> str:
@@ -66,23 +109,41 @@ def _read_one(item: tuple[str, str], root: Path, sampling: Sampling) -> Task | s
         return str(e)
 
 
-def _parse_all(root: Path, items: list[tuple[str, str]], sampling: Sampling, num_proc: int) -> list[Task]:
+def _parse_to_cache(root: Path, items: list[tuple[str, str]], sampling: Sampling, num_proc: int, path: Path) -> list[TaskInfo]:
+    """Parse every task (in ``num_proc`` processes) and stream them to ``path``, atomically."""
     worker = partial(_read_one, root=root, sampling=sampling)
     progress = dict(total=len(items), desc="Parsing task files", unit="task", disable=None)
-    if num_proc > 1 and len(items) > 1:
-        with get_context("spawn").Pool(num_proc) as pool:
-            results = list(tqdm(pool.imap(worker, items, chunksize=1), **progress))
-    else:
-        results = [worker(item) for item in tqdm(items, **progress)]
-    errors = [r for r in results if isinstance(r, str)]
-    if errors:
-        raise NatInstError(f"{len(errors)} task file(s) could not be read:\n  " + "\n  ".join(errors))
-    return results  # type: ignore[return-value]
+    infos, errors = [], []
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".part-")
+    pool = get_context("spawn").Pool(num_proc) if num_proc > 1 and len(items) > 1 else None
+    try:
+        results = pool.imap(worker, items, chunksize=1) if pool else map(worker, items)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            for result in tqdm(results, **progress):
+                if isinstance(result, str):
+                    errors.append(result)
+                    continue
+                f.write(json.dumps(result.to_dict(), ensure_ascii=False) + "\n")
+                infos.append(TaskInfo.of(result))
+        if errors:
+            raise NatInstError(f"{len(errors)} task file(s) could not be read:\n  " + "\n  ".join(errors))
+        os.replace(tmp, path)
+    finally:
+        if pool:
+            pool.terminate()
+        Path(tmp).unlink(missing_ok=True)
+    return infos
 
 
 def _missing_tasks(root: Path, splits: dict[str, list[str]]) -> list[str]:
     present = {p.stem for p in (root / "tasks").glob("*.json")}
     return [name for names in splits.values() for name in names if name not in present]
+
+
+def _infos_from_cache(path: Path) -> list[TaskInfo]:
+    with open(path, encoding="utf-8") as f:
+        return [TaskInfo.of(Task.from_dict(json.loads(line))) for line in f]
 
 
 def load_task_table(
@@ -92,7 +153,9 @@ def load_task_table(
     allow_missing_tasks: bool = False,
     cache_dir: Path | None = None,
 ) -> TaskTable:
-    """Parse (or reload from cache) every task of the English-track train and test splits."""
+    """Parse (or reuse the cached parse of) every task of the English-track train and test splits."""
+    from .sources import default_cache_dir
+
     splits = read_splits(root)
     missing = _missing_tasks(root, splits)
     if missing and not allow_missing_tasks:
@@ -102,47 +165,24 @@ def load_task_table(
         )
     if missing:
         logger.warning("skipping %d listed task(s) with no file in %s/tasks (--allow-missing-tasks)", len(missing), root)
-    splits = {s: [n for n in names if n not in set(missing)] for s, names in splits.items()}
-    cache_file = None
-    if cache_dir is not None:
-        cache_file = cache_dir / "tables" / f"{_cache_key(root, splits, sampling)}.jsonl"
-        if cache_file.is_file():
-            logger.info("reusing the parsed task table %s", cache_file)
-            return TaskTable(_read_cache(cache_file), missing)
+    skipped = set(missing)
+    splits = {s: [n for n in names if n not in skipped] for s, names in splits.items()}
+    path = Path(cache_dir or default_cache_dir()) / "tables" / f"{_cache_key(root, splits, sampling)}.jsonl"
+    if path.is_file():
+        logger.info("reusing the parsed task table %s", path)
+        return TaskTable(path, _infos_from_cache(path), missing)
     items = [(name, split) for split, names in splits.items() for name in names]
-    tasks = _parse_all(root, items, sampling, num_proc)
-    if cache_file is not None:
-        _write_cache(cache_file, tasks)
-    return TaskTable(tasks, missing)
-
-
-def _read_cache(path: Path) -> list[Task]:
-    with open(path, encoding="utf-8") as f:
-        return [Task.from_dict(json.loads(line)) for line in f]
-
-
-def _write_cache(path: Path, tasks: Iterable[Task]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".part-")
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        for task in tasks:
-            f.write(json.dumps(task.to_dict(), ensure_ascii=False) + "\n")
-    os.replace(tmp, path)
+    return TaskTable(path, _parse_to_cache(root, items, sampling, num_proc, path), missing)
 
 
 def carve_validation(table: TaskTable, num_tasks: int, seed: int) -> TaskTable:
     """Move a seeded choice of ``num_tasks`` train tasks into a ``validation`` split."""
     if num_tasks <= 0:
         return table
-    train = [t.name for t in table.split("train")]
+    train = [info.name for info in table.infos if info.split == "train"]
     if num_tasks >= len(train):
         raise ValueError(f"`validation_tasks={num_tasks}` must be smaller than the {len(train)} train tasks")
     chosen = set(random.Random(f"{seed}:validation").sample(train, num_tasks))
-    tasks = []
-    for task in table.tasks:
-        if task.name in chosen:
-            task = Task(**{**task.__dict__, "split": "validation"})
-        tasks.append(task)
-    order = {"train": 0, "validation": 1, "test": 2}
-    tasks.sort(key=lambda t: order[t.split])  # stable: keeps list order inside each split
-    return TaskTable(tasks, table.missing)
+    infos = [TaskInfo(**{**asdict(i), "split": "validation"}) if i.name in chosen else i for i in table.infos]
+    infos.sort(key=lambda i: SPLIT_ORDER.index(i.split))  # stable: keeps list order inside each split
+    return TaskTable(table.path, infos, table.missing)

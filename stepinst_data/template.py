@@ -49,6 +49,20 @@ def instance_block(instance_input: str) -> str:
     return _end_with_punctuation(f"Now complete the following example -\nInput: {instance_input.strip()}") + "\nOutput: "
 
 
+def render_prefix(
+    definition: str | None = None,
+    steps: Sequence[str] = (),
+    positive_examples: Sequence[ExampleLike] = (),
+    negative_examples: Sequence[ExampleLike] = (),
+    add_explanation: bool = False,
+) -> str:
+    """Everything before the instance; the same for every instance of a task."""
+    parts = [definition_block(definition) if definition is not None else "", steps_block(steps)]
+    parts += [example_block("Positive", i, ex, add_explanation) for i, ex in enumerate(positive_examples, 1)]
+    parts += [example_block("Negative", i, ex, add_explanation) for i, ex in enumerate(negative_examples, 1)]
+    return "".join(parts)
+
+
 def render_prompt(
     instance_input: str,
     definition: str | None = None,
@@ -58,8 +72,5 @@ def render_prompt(
     add_explanation: bool = False,
 ) -> str:
     """The model input for one instance; pass ``definition=None`` to leave the definition out."""
-    parts = [definition_block(definition) if definition is not None else "", steps_block(steps)]
-    parts += [example_block("Positive", i, ex, add_explanation) for i, ex in enumerate(positive_examples, 1)]
-    parts += [example_block("Negative", i, ex, add_explanation) for i, ex in enumerate(negative_examples, 1)]
-    parts.append(instance_block(instance_input))
-    return "".join(parts)
+    prefix = render_prefix(definition, steps, positive_examples, negative_examples, add_explanation)
+    return prefix + instance_block(instance_input)

@@ -105,14 +105,14 @@ def test_interrupted_build_leaves_the_previous_folder_whole(tmp_path, monkeypatc
     before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
     calls = []
 
-    def failing(inputs, config, folder):
+    def failing(config, inputs, tasks):
         calls.append(config.name)
         if len(calls) == 3:
             raise KeyboardInterrupt
-        return original(inputs, config, folder)
+        return original(config, inputs, tasks)
 
-    original = export_module.write_config
-    monkeypatch.setattr(export_module, "write_config", failing)
+    original = export_module.render_table
+    monkeypatch.setattr(export_module, "render_table", failing)
     with pytest.raises(KeyboardInterrupt):
         export(_inputs(), out)
     assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
