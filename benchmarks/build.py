@@ -55,7 +55,7 @@ def synthesize(out: Path, scale: float, seed: int = 0) -> dict:
         for name in task_names:
             # Instance counts: log-uniform-ish between 50 and 6,500, most in the hundreds to thousands.
             count = min(6500, int(10 ** rng.uniform(1.8, 3.82)))
-            mean_chars = int(10 ** rng.uniform(2.6, 3.5))  # ~400 to ~3,200 characters per input
+            mean_chars = int(10 ** rng.uniform(2.8, 3.6))  # ~630 to ~4,000 characters per input
             definition = _text(rng, pool, rng.randint(150, 900))
             task = {
                 "Contributors": ["bench"], "Source": ["synthetic"], "URL": ["https://example.org"],

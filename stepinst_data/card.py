@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from huggingface_hub import DatasetCard, DatasetCardData
 
 from .inputs import BuildInputs
-from .stats import config_stats, format_stats
+from .stats import format_stats
 
 if TYPE_CHECKING:
     from .export import ConfigFiles
@@ -84,7 +84,7 @@ def render_card(
     repo_id: str = DEFAULT_REPO_ID,
 ) -> str:
     """The full README.md text of a built folder."""
-    stats = {w.config.name: config_stats(folder, w.files) for w in written}
+    stats = {w.config.name: w.stats for w in written}
     total_rows = max((sum(w.num_examples.values()) for w in written if not w.config.ratings_only), default=0)
     card_data = DatasetCardData(
         language=["en"],

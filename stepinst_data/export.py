@@ -30,7 +30,7 @@ from .render import features_for, keeps_task, ratings_table, render_table, task_
 
 logger = logging.getLogger(__name__)
 
-from .stats import MANIFEST
+from .stats import MANIFEST, StatsCollector
 
 
 class ExportError(ValueError):
@@ -46,6 +46,7 @@ class ConfigFiles:
     num_examples: dict[str, int] = field(default_factory=dict)
     num_bytes: dict[str, int] = field(default_factory=dict)
     download_size: int = 0
+    stats: dict = field(default_factory=dict)
 
 
 def default_configs(inputs: BuildInputs) -> list[StepInstConfig]:
@@ -64,8 +65,8 @@ def default_configs(inputs: BuildInputs) -> list[StepInstConfig]:
 class _SplitWriter:
     """Streams Arrow tables into ``data/<config>/<split>.parquet``; named by digest on close."""
 
-    def __init__(self, folder: Path, config: str, split: str, schema: pa.Schema):
-        self.folder, self.config, self.split, self.schema = folder, config, split, schema
+    def __init__(self, folder: Path, config: str, split: str, schema: pa.Schema, stats: StatsCollector):
+        self.folder, self.config, self.split, self.schema, self.stats = folder, config, split, schema, stats
         self.path = folder / "data" / config / f"{split}.parquet.part"
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.writer = pq.ParquetWriter(self.path, schema)
@@ -76,6 +77,7 @@ class _SplitWriter:
             self.writer.write_table(table, row_group_size=table.num_rows)
             self.rows += table.num_rows
             self.num_bytes += table.nbytes
+            self.stats.add(self.split, table)
 
     def close(self) -> str | None:
         """The final relative path (content-addressed), or None when no row was written."""
@@ -101,12 +103,15 @@ def write_configs(inputs: BuildInputs, configs: Sequence[StepInstConfig], folder
     """
     quality = inputs.quality_by_task()
     writers: dict[tuple[str, str], _SplitWriter] = {}
+    collectors = {c.name: StatsCollector() for c in configs}
     instance_configs = [c for c in configs if not c.ratings_only]
 
     def writer(config: StepInstConfig, split: str) -> _SplitWriter:
         key = (config.name, split)
         if key not in writers:
-            writers[key] = _SplitWriter(folder, config.name, split, features_for(config, inputs).arrow_schema)
+            writers[key] = _SplitWriter(
+                folder, config.name, split, features_for(config, inputs).arrow_schema, collectors[config.name]
+            )
         return writers[key]
 
     for split in inputs.table.split_names:
@@ -131,6 +136,8 @@ def write_configs(inputs: BuildInputs, configs: Sequence[StepInstConfig], folder
             files.num_examples[split] = w.rows
             files.num_bytes[split] = w.num_bytes
             files.download_size += (folder / relative).stat().st_size
+    for name, files in results.items():
+        files.stats = collectors[name].result()
     return list(results.values())
 
 

@@ -81,11 +81,13 @@ def _task_values(task: Task, config: StepInstConfig, inputs: BuildInputs, qualit
         generated = inputs.steps[task.name].steps  # type: ignore[index]
         order = step_order(generated, config.steps, config.seed, task.name)
         steps = [generated[i] for i in order]
+    positives = task.positive_examples[: config.num_pos_examples]
+    negatives = task.negative_examples[: config.num_neg_examples]
     prefix = render_prefix(
         definition=task.definition if config.add_definition else None,
         steps=steps,
-        positive_examples=task.positive_examples[: config.num_pos_examples],
-        negative_examples=task.negative_examples[: config.num_neg_examples],
+        positive_examples=positives,
+        negative_examples=negatives,
         add_explanation=config.add_explanation,
     )
     values = {
@@ -95,8 +97,9 @@ def _task_values(task: Task, config: StepInstConfig, inputs: BuildInputs, qualit
         "definition": task.definition,
         "steps": steps,
         "step_order": order,
-        "positive_examples": [asdict(e) for e in task.positive_examples],
-        "negative_examples": [asdict(e) for e in task.negative_examples],
+        # Like `steps`, the example columns hold what the prompt shows (none in most configs).
+        "positive_examples": [asdict(e) for e in positives],
+        "negative_examples": [asdict(e) for e in negatives],
         "steps_quality": quality,
     }
     return values, prefix

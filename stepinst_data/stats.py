@@ -12,6 +12,7 @@ from pathlib import Path
 from statistics import mean, median
 from typing import Any
 
+import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
@@ -31,25 +32,41 @@ def _summary(values: list[int]) -> dict[str, float]:
     }
 
 
+class StatsCollector:
+    """Accumulates a configuration's figures table by table (while writing, or from files)."""
+
+    def __init__(self) -> None:
+        self.splits: dict[str, dict[str, Any]] = {}
+        self.steps_per_task: dict[str, int] = {}
+
+    def add(self, split: str, table: pa.Table) -> None:
+        entry = self.splits.setdefault(split, {"rows": 0, "tasks": set(), "prompt_chars": []})
+        entry["rows"] += table.num_rows
+        tasks = table["task_name"].to_pylist()
+        entry["tasks"].update(tasks)
+        if "prompt" in table.column_names:
+            entry["prompt_chars"].extend(pc.utf8_length(table["prompt"]).to_pylist())
+            self.steps_per_task.update(zip(tasks, pc.list_value_length(table["steps"]).to_pylist()))
+
+    def result(self) -> dict[str, Any]:
+        stats: dict[str, Any] = {"splits": {}}
+        for split, entry in self.splits.items():
+            stats["splits"][split] = {"rows": entry["rows"], "tasks": len(entry["tasks"])}
+            if entry["prompt_chars"]:
+                stats["splits"][split]["prompt_chars"] = _summary(entry["prompt_chars"])
+        if any(self.steps_per_task.values()):
+            stats["steps_per_task"] = _summary(list(self.steps_per_task.values()))
+        return stats
+
+
 def config_stats(folder: Path, files: dict[str, str]) -> dict[str, Any]:
     """Rows, tasks, and (instance configs) steps per task and prompt length in characters."""
-    stats: dict[str, Any] = {"splits": {}}
-    steps_per_task: dict[str, int] = {}
+    collector = StatsCollector()
     for split, relative in files.items():
         parquet = pq.ParquetFile(folder / relative)
-        names = parquet.schema_arrow.names
-        columns = [c for c in ("task_name", "prompt", "steps") if c in names]
-        table = parquet.read(columns=columns)
-        entry: dict[str, Any] = {"rows": table.num_rows, "tasks": len(set(table["task_name"].to_pylist()))}
-        if "prompt" in names:
-            entry["prompt_chars"] = _summary(pc.utf8_length(table["prompt"]).to_pylist())
-            tasks = table["task_name"].to_pylist()
-            counts = pc.list_value_length(table["steps"]).to_pylist()
-            steps_per_task.update(zip(tasks, counts))
-        stats["splits"][split] = entry
-    if steps_per_task and any(steps_per_task.values()):
-        stats["steps_per_task"] = _summary(list(steps_per_task.values()))
-    return stats
+        columns = [c for c in ("task_name", "prompt", "steps") if c in parquet.schema_arrow.names]
+        collector.add(split, parquet.read(columns=columns))
+    return collector.result()
 
 
 def folder_stats(folder: str | os.PathLike) -> dict[str, Any]:
