@@ -15,6 +15,7 @@ import json
 import logging
 import os
 import shutil
+from multiprocessing import get_context
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -62,6 +63,10 @@ def default_configs(inputs: BuildInputs) -> list[StepInstConfig]:
     return chosen
 
 
+REPEATED_COLUMNS = ("task_name", "annotator", "category", "categories", "definition", "steps", "step_order",
+                    "positive_examples", "negative_examples", "outputs", "completion", "comment")
+
+
 class _SplitWriter:
     """Streams Arrow tables into ``data/<config>/<split>.parquet``; named by digest on close."""
 
@@ -69,7 +74,8 @@ class _SplitWriter:
         self.folder, self.config, self.split, self.schema, self.stats = folder, config, split, schema, stats
         self.path = folder / "data" / config / f"{split}.parquet.part"
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.writer = pq.ParquetWriter(self.path, schema)
+        # Dictionary-encode only columns whose values repeat; hashing unique prompts is wasted work.
+        self.writer = pq.ParquetWriter(self.path, schema, use_dictionary=[n for n in REPEATED_COLUMNS if n in schema.names])
         self.rows = self.num_bytes = 0
 
     def write(self, table: pa.Table) -> None:
@@ -141,6 +147,24 @@ def write_configs(inputs: BuildInputs, configs: Sequence[StepInstConfig], folder
     return list(results.values())
 
 
+def _write_group(args: tuple[BuildInputs, list[StepInstConfig], Path]) -> list[ConfigFiles]:
+    return write_configs(*args)
+
+
+def write_configs_parallel(
+    inputs: BuildInputs, configs: Sequence[StepInstConfig], folder: Path, num_proc: int
+) -> list[ConfigFiles]:
+    """Split the configurations over ``num_proc`` processes, each streaming the task table once."""
+    num_proc = min(num_proc, len(configs))
+    if num_proc <= 1:
+        return write_configs(inputs, configs, folder)
+    groups = [list(configs[i::num_proc]) for i in range(num_proc)]
+    with get_context("spawn").Pool(num_proc) as pool:
+        results = pool.map(_write_group, [(inputs, group, folder) for group in groups])
+    by_name = {files.config.name: files for group in results for files in group}
+    return [by_name[c.name] for c in configs]
+
+
 def yaml_metadata(written: Sequence[ConfigFiles], inputs: BuildInputs) -> tuple[list[dict], list[dict]]:
     """The card's ``configs`` and ``dataset_info`` blocks, as ``load_dataset`` reads them."""
     configs, infos = [], []
@@ -190,8 +214,12 @@ def export(
     out: str | os.PathLike,
     configs: Sequence[StepInstConfig] | None = None,
     overwrite: bool = False,
+    num_proc: int = 1,
 ) -> list[ConfigFiles]:
-    """Build ``configs`` (default: every preset the inputs can serve) into the folder ``out``."""
+    """Build ``configs`` (default: every preset the inputs can serve) into the folder ``out``.
+
+    ``num_proc`` > 1 renders and writes the configurations in that many processes.
+    """
     from .card import render_card  # the card needs stats of the written files
 
     out = Path(out)
@@ -204,7 +232,7 @@ def export(
     tmp.mkdir(parents=True)
     try:
         logger.info("writing %s", ", ".join(c.name for c in configs))
-        written = write_configs(inputs, configs, tmp)
+        written = write_configs_parallel(inputs, configs, tmp, num_proc)
         empty = [w.config.name for w in written if not w.files]
         if empty:
             raise ExportError(f"configuration(s) {empty} have no rows in any split; check their parameters")

@@ -25,7 +25,7 @@ from .template import instance_block, render_prefix
 
 logger = logging.getLogger(__name__)
 
-ROWS_PER_TABLE = 20_000  # rows per Arrow table (= Parquet row group): bounds memory, not output
+ROWS_PER_TABLE = 5_000  # rows per Arrow table (= Parquet row group): bounds memory, not output
 
 _EXAMPLE = {"input": datasets.Value("string"), "output": datasets.Value("string"), "explanation": datasets.Value("string")}
 

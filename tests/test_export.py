@@ -68,10 +68,10 @@ def test_hq_filters_train_tasks_only_and_ratings_rows(sample_build, hf_cache):
     assert ratings["train"].column_names == ["task_name", "annotator", "correctness", "completeness", "order", "overall", "comment"]
 
 
-def test_rebuild_is_byte_identical(tmp_path):
+def test_rebuild_is_byte_identical_also_in_parallel(tmp_path):
     a, b = tmp_path / "a", tmp_path / "b"
     export(_inputs(), a)
-    export(_inputs(), b)
+    export(_inputs(), b, num_proc=2)
     files = sorted(p.relative_to(a) for p in a.rglob("*") if p.is_file())
     assert files == sorted(p.relative_to(b) for p in b.rglob("*") if p.is_file())
     for f in files:

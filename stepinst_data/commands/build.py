@@ -14,7 +14,7 @@ def _add_input_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ratings", help="ratings store (JSONL)")
     parser.add_argument("--sample", action="store_true", help="use the embedded sample (tasks, steps and ratings)")
     parser.add_argument("--allow-missing-tasks", action="store_true", help="skip listed tasks that have no file")
-    parser.add_argument("--num-proc", type=int, default=1, help="parse task files in N processes")
+    parser.add_argument("--num-proc", type=int, default=1, help="parse task files and write configurations in N processes")
     parser.add_argument("--cache-dir", help="where the parsed task table and archives are cached")
 
 
@@ -49,7 +49,7 @@ def run_build(args: argparse.Namespace) -> int:
     from ..export import export
     from ..inputs import load_build_inputs
     from ..natinst import Sampling
-    from ..stats import folder_stats, format_stats
+    from ..stats import format_stats
 
     _resolve_inputs(args)
     overrides = dict(
@@ -74,9 +74,9 @@ def run_build(args: argparse.Namespace) -> int:
         from ..export import default_configs
 
         configs = [c.with_params(**overrides) for c in default_configs(inputs)]
-    export(inputs, args.out, configs, overwrite=args.overwrite)
-    print(f"built {args.out}: {len(configs)} configs")
-    print(format_stats(folder_stats(args.out)))
+    written = export(inputs, args.out, configs, overwrite=args.overwrite, num_proc=args.num_proc)
+    print(f"built {args.out}: {len(written)} configs")
+    print(format_stats({w.config.name: w.stats for w in written}))
     return 0
 
 
