@@ -140,13 +140,18 @@ def check_steps_for_tasks(records: dict[str, StepsRecord], tasks: Iterable[Task]
 
 def append_records(path: str | os.PathLike, records: Iterable[StepsRecord]) -> int:
     """Append records one line at a time, each flushed and fsynced before the next."""
+    return append_json_lines(path, (record.to_json() for record in records))
+
+
+def append_json_lines(path: str | os.PathLike, lines: Iterable[str]) -> int:
+    """Append JSON lines (steps records, failures) one at a time, each flushed and fsynced."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     _ensure_line_boundary(path)
     count = 0
     with open(path, "a", encoding="utf-8") as f:
-        for record in records:
-            f.write(record.to_json() + "\n")
+        for line in lines:
+            f.write(line + "\n")
             f.flush()
             os.fsync(f.fileno())
             count += 1
@@ -154,12 +159,23 @@ def append_records(path: str | os.PathLike, records: Iterable[StepsRecord]) -> i
 
 
 def _ensure_line_boundary(path: Path) -> None:
-    """After a crash the file may end mid-line; start the next record on a fresh line."""
-    if path.is_file() and path.stat().st_size:
-        with open(path, "rb+") as f:
-            f.seek(-1, os.SEEK_END)
-            if f.read(1) != b"\n":
-                f.write(b"\n")
+    """After a crash the file may end mid-line. A torn tail that is not a whole JSON value was
+    never a record: cut it off, so the next record does not turn it into a malformed middle line."""
+    if not path.is_file() or not path.stat().st_size:
+        return
+    with open(path, "rb+") as f:
+        f.seek(-1, os.SEEK_END)
+        if f.read(1) == b"\n":
+            return
+        f.seek(0)
+        data = f.read()
+        start = data.rfind(b"\n") + 1
+        try:
+            json.loads(data[start:])
+            f.write(b"\n")  # a whole record that only lacks its newline: keep it
+        except ValueError:
+            logger.warning("%s: dropping a truncated last line of %d bytes (interrupted write)", path, len(data) - start)
+            f.truncate(start)
 
 
 def store_lock(path: str | os.PathLike) -> FileLock:
