@@ -79,10 +79,18 @@ def check_reachable(base_url: str, timeout: float = 5.0) -> None:
         ) from None
 
 
+def _quiet_http_logs() -> None:
+    """httpx logs every request at INFO; a run of 875 tasks would drown the report."""
+    for name in ("httpx", "httpx2"):
+        if logging.getLogger(name).level == logging.NOTSET:
+            logging.getLogger(name).setLevel(logging.WARNING)
+
+
 def make_async_client(config: ClientConfig, check: bool = True) -> Any:
     """An ``AsyncOpenAI`` with its own retries off: :func:`chat` retries, honouring Retry-After."""
     from openai import AsyncOpenAI
 
+    _quiet_http_logs()
     key = api_key()
     base_url = config.resolved_base_url()
     if check:
@@ -93,6 +101,7 @@ def make_async_client(config: ClientConfig, check: bool = True) -> Any:
 def make_sync_client(config: ClientConfig, check: bool = True) -> Any:
     from openai import OpenAI
 
+    _quiet_http_logs()
     key = api_key()
     base_url = config.resolved_base_url()
     if check:
