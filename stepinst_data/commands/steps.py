@@ -36,6 +36,7 @@ def add_client_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--base-url", help="OpenAI-compatible /v1 URL (default: $OPENAI_BASE_URL or OpenAI)")
     parser.add_argument("--timeout", type=float, default=60.0, help="seconds per request before a retry")
     parser.add_argument("--max-retries", type=int, default=6, help="retries of one request on 429/5xx/timeouts")
+    parser.add_argument("--backoff-base", type=float, default=1.0, help="first retry delay in seconds (doubles)")
     parser.add_argument("--temperature", type=float, default=0.0)
     parser.add_argument("--max-tokens", type=int, default=800, help="completion token limit per request")
 
@@ -113,7 +114,7 @@ def tokenizer_and_price(args: argparse.Namespace):
 def client_config(args: argparse.Namespace):
     from ..generation.client import ClientConfig
 
-    return ClientConfig(args.model, args.base_url, args.timeout, args.max_retries,
+    return ClientConfig(args.model, args.base_url, args.timeout, args.max_retries, args.backoff_base,
                         temperature=args.temperature, max_tokens=args.max_tokens)
 
 
