@@ -223,3 +223,22 @@ def test_kill_mid_run_and_resume(tmp_path):
     assert not set(second) & recorded  # ...and not one finished task
     assert max(second.values()) == 1 and max(first.values()) == 1
     assert set(read_steps_store(out)) == set(names.values())
+
+
+def test_tasks_file_selection(tmp_path, capsys):
+    names = write_natinst(tmp_path / "ni", 5)
+    listed = tmp_path / "tasks.txt"
+    listed.write_text(f"{names[definition_for(1)]}\n{names[definition_for(3)]}\ntask_unknown\n")
+    args = ["steps", "estimate", "--natinst", str(tmp_path / "ni"), "--model", "gpt-4o-mini", "--tasks", str(listed)]
+    assert main(args) == 1
+    assert "task_unknown" in capsys.readouterr().err
+    assert main([*args, "--allow-missing-tasks"]) == 0
+    assert json.loads(capsys.readouterr().out)["tasks_to_generate"] == 2
+
+
+def test_rejected_key_stops_the_run(tmp_path, capsys):
+    write_natinst(tmp_path / "ni", 3)
+    with FakeOpenAI(api_key="another-key") as server:
+        assert generate(server, tmp_path / "ni", tmp_path / "s.jsonl") == 1
+    assert "rejected the API key (401)" in capsys.readouterr().err
+    assert not read_steps_store(tmp_path / "s.jsonl") if (tmp_path / "s.jsonl").exists() else True
