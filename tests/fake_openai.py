@@ -148,7 +148,7 @@ class FakeOpenAI:
             self.faults.append(Fault(kind, times, match, options))
 
     def chat_requests(self) -> list[RequestLog]:
-        return [r for r in self.requests if r.path.endswith("/chat/completions") and r.status != 429]
+        return [r for r in self.requests if r.path.endswith("/chat/completions") and r.status not in (429, 499)]
 
     def _take_fault(self, text: str, kinds: set[str] | None = None) -> Fault | None:
         with self._lock:
@@ -280,6 +280,10 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         data = self._read()
+        if len(data) < int(self.headers.get("Content-Length") or 0):
+            self._log(499)  # the client died mid-upload: nothing to answer
+            self.close_connection = True
+            return
         if not self._authorized():
             return
         if self.path.endswith("/chat/completions"):
