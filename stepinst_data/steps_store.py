@@ -143,13 +143,18 @@ def check_steps_for_tasks(records: dict[str, StepsRecord], tasks: Iterable[Task 
 
 def append_records(path: str | os.PathLike, records: Iterable[StepsRecord]) -> int:
     """Append records one line at a time, each flushed and fsynced before the next."""
+    return append_json_lines(path, (record.to_json() for record in records))
+
+
+def append_json_lines(path: str | os.PathLike, lines: Iterable[str]) -> int:
+    """Append JSON lines (steps records, failures) one at a time, each flushed and fsynced."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     _ensure_line_boundary(path)
     count = 0
     with open(path, "a", encoding="utf-8") as f:
-        for record in records:
-            f.write(record.to_json() + "\n")
+        for line in lines:
+            f.write(line + "\n")
             f.flush()
             os.fsync(f.fileno())
             count += 1
@@ -157,20 +162,28 @@ def append_records(path: str | os.PathLike, records: Iterable[StepsRecord]) -> i
 
 
 def _ensure_line_boundary(path: Path) -> None:
-    """After a crash the file may end mid-line. Move that fragment to ``<store>.torn`` (kept for
-    inspection, never parsed) and cut it off, so the next record starts a valid line."""
+    """After a crash the file may end mid-line. A whole record that only lacks its newline is
+    kept; a torn fragment was never a record: it is moved to ``<store>.torn`` (kept for
+    inspection, never parsed) and cut off, so it cannot become a malformed middle line."""
     if not path.is_file() or not path.stat().st_size:
         return
     with open(path, "rb+") as f:
-        data = f.read()
-        if data.endswith(b"\n"):
+        f.seek(-1, os.SEEK_END)
+        if f.read(1) == b"\n":
             return
-        cut = data.rfind(b"\n") + 1
-        with open(path.with_name(path.name + ".torn"), "ab") as torn:
-            torn.write(data[cut:] + b"\n")
-        f.truncate(cut)
-        f.flush()
-        os.fsync(f.fileno())
+        f.seek(0)
+        data = f.read()
+        start = data.rfind(b"\n") + 1
+        try:
+            json.loads(data[start:])
+            f.write(b"\n")
+            return
+        except ValueError:
+            with open(path.with_name(path.name + ".torn"), "ab") as torn:
+                torn.write(data[start:] + b"\n")
+            f.truncate(start)
+            f.flush()
+            os.fsync(f.fileno())
     logger.warning("%s: moved a truncated last line (interrupted write) to %s.torn", path, path.name)
 
 

@@ -1,0 +1,219 @@
+"""Concurrent, resumable generation of steps into the steps store.
+
+A run plans first (which tasks already have a record for this definition, model and prompt
+version: those cost zero requests), then N asyncio workers take tasks, each request paced by the
+limiter and retried by :func:`client.chat`. A parsed answer becomes one fsynced line of the
+store; an answer rejected ``max_attempts`` times, or a request that kept failing, becomes one line
+of the failures file with the reason and the raw text. Nothing else is ever written.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..natinst import Task
+from ..steps_store import StepsRecord, StepsStoreError, append_json_lines, append_records, scan_steps_store, utc_now
+from .client import ClientConfig, GenerationError, chat
+from .limiter import RateLimiter
+from .parse import StepsParseError, parse_steps
+from .prompt import build_messages, retry_messages
+from .tokens import Price, count_message_tokens
+
+logger = logging.getLogger(__name__)
+
+
+def failures_path_for(store: str | Path) -> Path:
+    return Path(str(store) + ".failures.jsonl")
+
+
+@dataclass
+class Plan:
+    """What a run will do: ``todo`` tasks to request, the rest skipped and why."""
+
+    todo: list[Task]
+    done: list[str] = field(default_factory=list)
+    stale: list[str] = field(default_factory=list)
+
+
+def check_store_compatible(records: dict[str, StepsRecord], path: str | Path, model: str, version: str) -> None:
+    """Refuse to append to a store made with another model or prompt (unless ``--allow-mixed``)."""
+    other = sorted({(r.model, r.prompt_version) for r in records.values()} - {(model, version)})
+    if other:
+        found = ", ".join(f"model={m} prompt_version={v}" for m, v in other)
+        raise StepsStoreError(
+            f"{path} holds steps made with {found}, not model={model} prompt_version={version}. "
+            "Write to another --out, or pass --allow-mixed to add records of both kinds to one store."
+        )
+
+
+def plan_run(tasks: Iterable[Task], records: dict[str, StepsRecord], model: str, version: str, regenerate_stale: bool) -> Plan:
+    plan = Plan(todo=[])
+    for task in tasks:
+        record = records.get(task.name)
+        if record and (record.model, record.prompt_version) == (model, version):
+            if record.definition_sha256 == task.definition_sha256:
+                plan.done.append(task.name)
+                continue
+            plan.stale.append(task.name)
+            if not regenerate_stale:
+                continue
+        plan.todo.append(task)
+    return plan
+
+
+@dataclass
+class RunStats:
+    """Counts of one run; estimated prompt tokens are compared with the server's ``usage``."""
+
+    done: int = 0
+    failed: int = 0
+    requests: int = 0
+    estimated_prompt_tokens: int = 0  # over the requests whose usage the server reported
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class Generator:
+    """Generate steps for tasks into ``store`` (and failures into ``failures``).
+
+    Args:
+        config: model, server and retry settings.
+        store / failures: the JSONL files appended to.
+        prompt_version / with_examples: the prompt (its version is recorded).
+        encoding: the tiktoken encoding that estimates prompt tokens (limiter, report).
+        price: prices the usage as it comes in (None: cost unknown, reported as 0).
+    """
+
+    def __init__(
+        self,
+        config: ClientConfig,
+        store: Path,
+        failures: Path,
+        prompt_version: str,
+        with_examples: bool,
+        encoding: Any,
+        price: Price | None = None,
+        concurrency: int = 32,
+        limiter: RateLimiter | None = None,
+        max_attempts: int = 4,
+        progress: bool = True,
+    ):
+        self.config, self.store, self.failures = config, store, failures
+        self.prompt_version, self.with_examples = prompt_version, with_examples
+        self.encoding, self.price = encoding, price
+        self.concurrency, self.max_attempts = max(1, concurrency), max(1, max_attempts)
+        self.limiter = limiter or RateLimiter()
+        self.progress = progress
+        self.stats = RunStats()
+        self._bar: Any = None
+
+    async def run(self, client: Any, tasks: Sequence[Task]) -> RunStats:
+        from tqdm.auto import tqdm
+
+        queue: asyncio.Queue[Task] = asyncio.Queue()
+        for task in tasks:
+            queue.put_nowait(task)
+        self._bar = tqdm(total=len(tasks), desc="steps", unit="task", disable=not self.progress)
+        workers = [asyncio.create_task(self._worker(client, queue)) for _ in range(min(self.concurrency, len(tasks)))]
+        try:
+            await asyncio.gather(*workers)
+        finally:
+            for w in workers:
+                w.cancel()
+            self._bar.close()
+        return self.stats
+
+    async def _worker(self, client: Any, queue: asyncio.Queue[Task]) -> None:
+        while not queue.empty():
+            task = queue.get_nowait()
+            await self.generate_one(client, task)
+            self._bar.update(1)
+            self._bar.set_postfix(done=self.stats.done, failed=self.stats.failed, cost=f"${self.stats.cost:.4f}")
+
+    async def generate_one(self, client: Any, task: Task) -> StepsRecord | None:
+        """Request, parse, retry with the reason; then one record or one failure line."""
+        import openai
+
+        messages = build_messages(task, self.with_examples)
+        usage = {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0, "requests": 0}
+        text, reason = "", ""
+        for attempt in range(1, self.max_attempts + 1):
+            estimate = count_message_tokens(messages, self.encoding)
+            try:
+                response = await chat(client, self.config, self.limiter, messages, estimate)
+            except GenerationError:
+                raise
+            except openai.OpenAIError as e:
+                self._fail(task, f"api error after retries: {type(e).__name__}: {e}", text, attempt)
+                return None
+            self._count(response, estimate, usage)
+            text = (response.choices[0].message.content or "") if response.choices else ""
+            try:
+                steps = parse_steps(text, task.definition)
+            except StepsParseError as e:
+                reason = e.reason
+                logger.debug("%s: attempt %d rejected: %s", task.name, attempt, reason)
+                messages = retry_messages(messages, text, reason)
+                continue
+            record = StepsRecord(
+                task.name, steps, text, self.config.model, self.prompt_version,
+                task.definition_sha256, utc_now(), usage,
+            )
+            append_records(self.store, [record])
+            self.stats.done += 1
+            return record
+        self._fail(task, f"rejected {self.max_attempts} time(s): {reason}", text, self.max_attempts)
+        return None
+
+    def _count(self, response: Any, estimate: int, usage: dict[str, int]) -> None:
+        self.stats.requests += 1
+        usage["requests"] += 1
+        reported = getattr(response, "usage", None)
+        if reported is None or reported.prompt_tokens is None:
+            return
+        prompt, completion = int(reported.prompt_tokens), int(reported.completion_tokens or 0)
+        usage["prompt_tokens"] += prompt
+        usage["completion_tokens"] += completion
+        usage["total_tokens"] += prompt + completion
+        self.stats.estimated_prompt_tokens += estimate
+        self.stats.prompt_tokens += prompt
+        self.stats.completion_tokens += completion
+        if self.price:
+            self.stats.cost += self.price.cost(prompt, completion)
+
+    def _fail(self, task: Task, reason: str, raw: str, attempts: int) -> None:
+        write_failure(self.failures, task, reason, raw, attempts, self.config.model, self.prompt_version)
+        self.stats.failed += 1
+        logger.warning("%s: failed (%s)", task.name, reason)
+
+
+def write_failure(path: Path, task: Task | str, reason: str, raw: str, attempts: int, model: str, version: str) -> None:
+    """One failures-file line; the task stays without a record, so a later run retries it."""
+    name = task if isinstance(task, str) else task.name
+    line = {
+        "task_name": name, "reason": reason, "raw": raw, "attempts": attempts,
+        "model": model, "prompt_version": version, "created_at": utc_now(),
+    }
+    append_json_lines(path, [json.dumps(line, ensure_ascii=False)])
+
+
+def load_store_for_run(store: Path, model: str, version: str, allow_mixed: bool) -> dict[str, StepsRecord]:
+    """The store's records, refusing unreadable lines and (unless allowed) other models/prompts."""
+    if not store.exists():
+        return {}
+    records, problems = scan_steps_store(store)
+    if problems:
+        raise StepsStoreError(problems[0] + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""))
+    if not allow_mixed:
+        check_store_compatible(records, store, model, version)
+    return records
