@@ -51,7 +51,7 @@ class StepInstArguments:
 
 def main(script_args, training_args, model_args, data_args) -> None:
     from transformers import AutoTokenizer
-    from trl import SFTTrainer, get_kbit_device_map, get_peft_config, get_quantization_config
+    from trl import SFTTrainer, get_peft_config, get_quantization_config
 
     from stepinst_data.training import (
         RecipeError, check_device, ensure_pad_token, load_instance_split, tokenize_causal, write_run_info,
@@ -66,7 +66,6 @@ def main(script_args, training_args, model_args, data_args) -> None:
         "revision": model_args.model_revision,
         "dtype": model_args.dtype,
         "attn_implementation": model_args.attn_implementation,
-        **({"device_map": get_kbit_device_map()} if quantization_config is not None else {}),
         **(training_args.model_init_kwargs or {}),
     }
 
