@@ -79,13 +79,13 @@ def main(script_args, training_args) -> None:
         raise RecipeError("set `model_name_or_path` and `dataset_name` (in the YAML or on the command line)")
     tokenizer = AutoTokenizer.from_pretrained(script_args.model_name_or_path)
     pad_token_set = ensure_pad_token(tokenizer, script_args.model_name_or_path)
+    rows = load_instance_split(script_args.dataset_name, script_args.dataset_config, script_args.dataset_train_split,
+                               script_args.dataset_cache_dir)
     try:
         model = AutoModelForSeq2SeqLM.from_pretrained(script_args.model_name_or_path)
     except ValueError as e:
         raise RecipeError(f"{script_args.model_name_or_path} is not an encoder-decoder model ({e}); "
                           "train causal LMs with recipes/sft.py") from e
-    rows = load_instance_split(script_args.dataset_name, script_args.dataset_config, script_args.dataset_train_split,
-                               script_args.dataset_cache_dir)
     if script_args.max_train_samples is not None:
         rows = rows.select(range(min(script_args.max_train_samples, len(rows))))
     train_dataset, report = tokenize_seq2seq(rows, tokenizer, script_args.max_source_length,
@@ -107,7 +107,7 @@ def main(script_args, training_args) -> None:
         write_run_info(
             training_args.output_dir, recipe="seq2seq", base_model=script_args.model_name_or_path,
             dataset=script_args.dataset_name, config=script_args.dataset_config, pad_token_set=pad_token_set,
-            truncation=report.as_dict(), final_loss=losses[-1] if losses else None,
+            truncation=report.as_dict(), losses=losses,
         )
 
 

@@ -98,14 +98,13 @@ def main(script_args, training_args, model_args, data_args) -> None:
         write_run_info(
             training_args.output_dir, recipe="sft", base_model=model_args.model_name_or_path,
             dataset=script_args.dataset_name, config=script_args.dataset_config, use_peft=model_args.use_peft,
-            pad_token_set=pad_token_set, truncation=report.as_dict(), final_loss=_last_loss(trainer),
+            pad_token_set=pad_token_set, truncation=report.as_dict(), losses=_losses(trainer),
         )
     trainer.accelerator.print(f"model saved to {training_args.output_dir}")
 
 
-def _last_loss(trainer) -> float | None:
-    losses = [entry["loss"] for entry in trainer.state.log_history if "loss" in entry]
-    return losses[-1] if losses else None
+def _losses(trainer) -> list[float]:
+    return [entry["loss"] for entry in trainer.state.log_history if "loss" in entry]
 
 
 def make_parser():
