@@ -204,3 +204,21 @@ def test_seq2seq_trains_reloads_and_evaluates(assets, tmp_path):
     results = json.loads((folder / "metrics.json").read_text())
     assert 0.0 <= results["rougeL_default_track"] <= 100.0
     assert json.loads((folder / "run.json").read_text())["label"] == "tiny-t5"
+
+
+@pytest.mark.slow
+def test_lora_adapter_with_padding_free_batches_trains_and_evaluates(assets, tmp_path):
+    sft = _recipe("sft")
+    out = tmp_path / "lora"
+    args = sft.make_parser().parse_args_and_config([
+        "--config", str(RECIPES / "configs/llama-3.1-8b/definition.yaml"),
+        "--model_name_or_path", str(assets["causal"]), "--dataset_name", str(assets["dataset"]),
+        "--dataset_cache_dir", str(tmp_path / "hf"), "--output_dir", str(out), "--bf16", "false", "--dtype", "float32",
+        "--activation_checkpointing", "false", "--max_train_samples", "8", "--per_device_train_batch_size", "4",
+        "--gradient_accumulation_steps", "1", "--max_steps", "2", "--packing", "false", "--padding_free", "true",
+        "--use_cpu", "true", "--logging_steps", "1",
+    ])
+    sft.main(*args)
+    assert (out / "adapter_config.json").is_file() and not (out / "model.safetensors").exists()
+    folder = _evaluate(out, "definition", tmp_path, assets, tmp_path / "eval")
+    assert json.loads((folder / "run.json").read_text())["label"] == "tiny-llama"  # the base model, via the adapter
