@@ -18,6 +18,7 @@ COMMAND_MODULES = [
     "stepinst_data.commands.build",
     "stepinst_data.commands.stats",
     "stepinst_data.commands.steps",
+    "stepinst_data.commands.score",
 ]
 
 

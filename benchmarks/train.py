@@ -1,0 +1,151 @@
+"""Padding waste and CPU training throughput of the SFT recipe's batching, on real prompt lengths.
+
+Builds the ``definition`` configuration (no steps needed) from the real SUP-NATINST sample in
+``../shared/natinst``, tokenizes every row exactly as ``recipes/sft.py`` does (prompt + completion
++ EOS, via :func:`stepinst_data.training.tokenize_causal`) and compares, per batch:
+
+* naive padding: random batches of ``--batch-size`` rows padded to the longest row;
+* the recipe's setting: best-fit-decreasing packing into ``max_length`` blocks (TRL's
+  ``pack_dataset``) with TRL's padding-free collator.
+
+Waste = padding tokens / tokens the model processes. Then it trains a tiny Llama on CPU for a few
+steps with each setting and prints the useful (non-padding) training tokens per second.
+No real tokenizer can be downloaded here: a byte-level BPE (``--vocab-size``) is trained on the
+rows themselves, which gives lengths of the same order as GPT-2-style tokenizers.
+
+    python benchmarks/train.py [--natinst ../shared/natinst] [--steps 6]
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))
+
+
+def build_rows(natinst: Path, tmp: Path):
+    import datasets
+
+    from stepinst_data.cli import main as cli
+
+    out = tmp / "stepinst"
+    args = ["build", "--natinst", str(natinst), "--allow-missing-tasks", "--configs", "definition",
+            "--out", str(out), "--cache-dir", str(tmp / "cache")]
+    if cli(args) != 0:
+        raise SystemExit("building the definition config failed")
+    ds = datasets.load_dataset(str(out), "definition", cache_dir=str(tmp / "hf"))
+    return datasets.concatenate_datasets([ds["train"], ds["test"]]), out
+
+
+def padding_naive(lengths: list[int], batch_size: int, seed: int = 0) -> tuple[float, list[list[int]]]:
+    order = list(range(len(lengths)))
+    random.Random(seed).shuffle(order)
+    batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+    real = sum(lengths)
+    processed = sum(len(b) * max(lengths[i] for i in b) for b in batches)
+    return 1 - real / processed, batches
+
+
+def padding_packed(tokenized, max_length: int, batch_size: int, pad_id: int) -> tuple[float, list, float]:
+    """Waste of BFD packing + TRL's padding-free collator, measured on the collated tensors."""
+    from trl.data_utils import pack_dataset
+    from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
+
+    packed = pack_dataset(tokenized, max_length, strategy="bfd")
+    collator = DataCollatorForLanguageModeling(pad_token_id=pad_id, padding_free=True)
+    real = processed = 0
+    batches = []
+    for i in range(0, len(packed), batch_size):
+        examples = [packed[j] for j in range(i, min(i + batch_size, len(packed)))]
+        batch = collator(examples)
+        real += sum(len(e["input_ids"]) for e in examples)
+        processed += batch["input_ids"].numel()
+        batches.append(batch)
+    fill = statistics.mean(len(p["input_ids"]) / max_length for p in packed)
+    return 1 - real / processed, batches, fill
+
+
+def tokens_per_second(model, batches, steps: int) -> float:
+    import torch
+
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    model.train()
+    useful = 0
+    start = time.perf_counter()
+    for batch in batches[:steps]:
+        loss = model(**batch).loss
+        loss.backward()
+        opt.step()
+        opt.zero_grad()
+        mask = batch.get("attention_mask")
+        useful += int(mask.sum()) if mask is not None else batch["input_ids"].numel()
+    return useful / (time.perf_counter() - start)
+
+
+def naive_batches(tokenized, groups, pad_id: int):
+    from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
+
+    collator = DataCollatorForLanguageModeling(pad_token_id=pad_id)
+    return [collator([{"input_ids": tokenized[i]["input_ids"], "completion_mask": tokenized[i]["completion_mask"]} for i in g])
+            for g in groups]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--natinst", default=str(ROOT.parent / "shared" / "natinst"))
+    parser.add_argument("--batch-size", type=int, default=8, help="rows per naive batch")
+    parser.add_argument("--max-length", type=int, default=1152, help="the recipe's max_length (pack size)")
+    parser.add_argument("--vocab-size", type=int, default=8000)
+    parser.add_argument("--steps", type=int, default=6, help="training steps timed per setting")
+    args = parser.parse_args()
+    if not Path(args.natinst, "tasks").is_dir():
+        print(f"skipped: {args.natinst} not found (the real SUP-NATINST sample lives in ../shared/natinst)")
+        return
+
+    import torch
+    from transformers import AutoTokenizer
+
+    from recipes_helpers import tiny_causal_lm, train_tokenizer
+    from stepinst_data.training import tokenize_causal
+
+    torch.manual_seed(0)
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        rows, _ = build_rows(Path(args.natinst), tmp)
+        texts = [p + c for p, c in zip(rows["prompt"], rows["completion"])]
+        tok_dir = train_tokenizer(texts, tmp / "tok", vocab_size=args.vocab_size)
+        tokenizer = AutoTokenizer.from_pretrained(tok_dir)
+        tokenized, report = tokenize_causal(rows, tokenizer, args.max_length, "left")
+        tokenized = tokenized.remove_columns("id")
+        lengths = [len(x) for x in tokenized["input_ids"]]
+        print(f"rows: {len(lengths)} (definition config, train+test of {args.natinst})")
+        print(f"tokens per row: median {statistics.median(lengths):.0f}, mean {statistics.mean(lengths):.0f}, "
+              f"max {max(lengths)}; prompts truncated to fit {args.max_length}: {report.truncated_prompts}")
+
+        naive_waste, groups = padding_naive(lengths, args.batch_size)
+        packed_waste, packed, fill = padding_packed(tokenized, args.max_length, max(1, args.batch_size // 4), tokenizer.pad_token_id)
+        print(f"padding waste, naive padding (batch {args.batch_size}, random order): {100 * naive_waste:.1f}%")
+        print(f"padding waste, recipe (BFD packing to {args.max_length} + padding-free): {100 * packed_waste:.2f}% "
+              f"(packs {100 * fill:.1f}% full on average)")
+
+        model = __import__("transformers").AutoModelForCausalLM.from_pretrained(tiny_causal_lm(tok_dir, tmp / "llama"))
+        torch.set_num_threads(max(1, torch.get_num_threads()))
+        naive = naive_batches(tokenized, groups, tokenizer.pad_token_id)
+        tps_naive = tokens_per_second(model, naive, args.steps)
+        tps_packed = tokens_per_second(model, packed, args.steps)
+        print(f"tiny Llama (48 hidden, 2 layers) on CPU, {torch.get_num_threads()} threads, {args.steps} steps each:")
+        print(f"  naive padding: {tps_naive:,.0f} useful training tokens/s")
+        print(f"  recipe packing: {tps_packed:,.0f} useful training tokens/s ({tps_packed / tps_naive:.2f}x)")
+        print("GPU figures: not measured (no GPU on this machine)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,207 @@
+"""What the training and evaluation recipes share: loading a config, tokenizing, truncation, devices.
+
+The recipes in ``recipes/`` stay thin entry points; everything they have in common lives here, so
+the SFT recipe, the Seq2Seq recipe, the evaluation recipe and the benchmark tokenize a prompt the
+same way (the model sees at evaluation exactly the input it was trained on).
+
+Prompts come from the built dataset (``prompt`` is rendered by :mod:`stepinst_data.template`);
+nothing here renders or re-encodes a prompt.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+logger = logging.getLogger(__name__)
+
+TruncationSide = Literal["left", "right"]
+RUN_INFO = "stepinst_run.json"
+REQUIRED_COLUMNS = ("id", "prompt", "completion", "outputs", "task_name", "category")
+
+
+class RecipeError(ValueError):
+    """Bad recipe input (dataset, config, model, device); the message names it and gives the fix."""
+
+
+def available_configs(dataset: str, cache_dir: str | os.PathLike | None = None) -> list[str]:
+    import datasets
+
+    return list(datasets.get_dataset_config_names(dataset, cache_dir=cache_dir))
+
+
+def load_instance_split(dataset: str, config: str, split: str, cache_dir: str | os.PathLike | None = None):
+    """One split of an instance configuration, checked: the config exists and has the needed columns."""
+    import datasets
+
+    names = available_configs(dataset, cache_dir)
+    if config not in names:
+        raise RecipeError(f"dataset {dataset!r} has no config {config!r}; it has: {', '.join(names)}")
+    loaded = datasets.load_dataset(dataset, config, cache_dir=None if cache_dir is None else str(cache_dir))
+    if split not in loaded:
+        raise RecipeError(f"dataset {dataset!r} config {config!r} has no split {split!r}; it has: {', '.join(loaded)}")
+    rows = loaded[split]
+    missing = [c for c in REQUIRED_COLUMNS if c not in rows.column_names]
+    if missing:
+        raise RecipeError(f"{dataset!r} config {config!r} lacks the column(s) {missing}: is it an instance config (not `ratings`)?")
+    return rows
+
+
+def ensure_pad_token(tokenizer, name: str = "the tokenizer") -> bool:
+    """Give a tokenizer without a pad token one (EOS, else UNK); return True when it was set."""
+    if tokenizer.pad_token is not None:
+        return False
+    fallback = tokenizer.eos_token or tokenizer.unk_token
+    if fallback is None:
+        raise RecipeError(f"{name} has neither a pad, an EOS nor an UNK token; add a pad token to the tokenizer first")
+    tokenizer.pad_token = fallback
+    logger.warning("%s has no pad token: using %r as the pad token", name, fallback)
+    return True
+
+
+@dataclass
+class TruncationReport:
+    """How many inputs were longer than the limit and lost tokens, and from which side."""
+
+    total: int = 0
+    truncated_prompts: int = 0
+    truncated_targets: int = 0
+    max_length: int | None = None
+    side: str = "left"
+
+    def log(self, what: str = "train") -> None:
+        if self.truncated_prompts or self.truncated_targets:
+            logger.warning(
+                "%s: %d of %d prompts longer than %s tokens were truncated from the %s; %d targets were truncated",
+                what, self.truncated_prompts, self.total, self.max_length, self.side, self.truncated_targets,
+            )
+        else:
+            logger.info("%s: no prompt of %d exceeds %s tokens", what, self.total, self.max_length)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def encode_prompts(tokenizer, prompts: list[str], max_length: int | None, side: TruncationSide) -> tuple[list[list[int]], int]:
+    """Token ids of prompts with the tokenizer's special tokens, truncated from ``side``; and how many were."""
+    ids = tokenizer(prompts)["input_ids"]
+    if max_length is None:
+        return ids, 0
+    long = [i for i, x in enumerate(ids) if len(x) > max_length]
+    if long:
+        old_side = tokenizer.truncation_side
+        tokenizer.truncation_side = side
+        try:
+            cut = tokenizer([prompts[i] for i in long], truncation=True, max_length=max_length)["input_ids"]
+        finally:
+            tokenizer.truncation_side = old_side
+        for i, x in zip(long, cut):
+            ids[i] = x
+    return ids, len(long)
+
+
+def tokenize_causal(rows, tokenizer, max_length: int | None, side: TruncationSide = "left") -> tuple[Any, TruncationReport]:
+    """``input_ids`` + ``completion_mask`` rows for TRL: prompt (truncated to leave room) + completion + EOS.
+
+    TRL would truncate the joined sequence from the end, cutting the completion away; here the
+    prompt gives way instead, from the side the recipe names.
+    """
+    if tokenizer.eos_token_id is None:
+        raise RecipeError("the tokenizer has no EOS token; the model could never learn to stop. Set `eos_token`.")
+    completions = tokenizer(list(rows["completion"]), add_special_tokens=False)["input_ids"]
+    completions = [c + [tokenizer.eos_token_id] for c in completions]
+    report = TruncationReport(total=len(rows), max_length=max_length, side=side)
+    if max_length is not None:
+        budget = max(1, max_length // 2)
+        report.truncated_targets = sum(len(c) > budget for c in completions)
+        completions = [c if len(c) <= budget else c[: budget - 1] + [tokenizer.eos_token_id] for c in completions]
+    prompt_ids, report.truncated_prompts = _encode_with_budgets(tokenizer, list(rows["prompt"]), completions, max_length, side)
+    input_ids = [p + c for p, c in zip(prompt_ids, completions)]
+    masks = [[0] * len(p) + [1] * len(c) for p, c in zip(prompt_ids, completions)]
+    import datasets
+
+    keep = {"id": list(rows["id"]), "input_ids": input_ids, "completion_mask": masks}
+    return datasets.Dataset.from_dict(keep), report
+
+
+def _encode_with_budgets(tokenizer, prompts, completions, max_length, side) -> tuple[list[list[int]], int]:
+    """Prompts truncated so that each prompt + its completion fits ``max_length``."""
+    ids, _ = encode_prompts(tokenizer, prompts, None, side)
+    if max_length is None:
+        return ids, 0
+    truncated = 0
+    for i, (p, c) in enumerate(zip(ids, completions)):
+        budget = max_length - len(c)
+        if len(p) > budget:
+            ids[i] = encode_prompts(tokenizer, [prompts[i]], budget, side)[0][0]
+            truncated += 1
+    return ids, truncated
+
+
+def tokenize_seq2seq(rows, tokenizer, max_source_length: int, max_target_length: int, side: TruncationSide = "right"):
+    """``input_ids``/``attention_mask``/``labels`` rows for an encoder-decoder model (Tk-Instruct lengths)."""
+    import datasets
+
+    sources, n_sources = encode_prompts(tokenizer, list(rows["prompt"]), max_source_length, side)
+    targets, n_targets = encode_prompts(tokenizer, list(rows["completion"]), max_target_length, "right")
+    report = TruncationReport(len(rows), n_sources, n_targets, max_source_length, side)
+    data = {"input_ids": sources, "attention_mask": [[1] * len(s) for s in sources], "labels": targets}
+    return datasets.Dataset.from_dict(data), report
+
+
+def check_device(bf16: bool = False, fp16: bool = False, load_in_4bit: bool = False, load_in_8bit: bool = False,
+                 attn_implementation: str | None = None, use_cpu: bool = False) -> str:
+    """Refuse GPU-only options on a machine without a GPU with a message that says which flag to change."""
+    import torch
+
+    has_cuda = torch.cuda.is_available() and not use_cpu
+    device = "cuda" if has_cuda else "cpu"
+    problems = []
+    if bf16 and not (has_cuda and torch.cuda.is_bf16_supported()):
+        problems.append("`bf16=True` needs a GPU with bfloat16 support: pass `--bf16 false` (fp32 on CPU)")
+    if fp16 and not has_cuda:
+        problems.append("`fp16=True` needs a CUDA GPU: pass `--fp16 false`")
+    if (load_in_4bit or load_in_8bit) and not has_cuda:
+        problems.append("QLoRA (`load_in_4bit`/`load_in_8bit`) needs a CUDA GPU and bitsandbytes: drop the flag and use `--use_peft` alone")
+    if attn_implementation and attn_implementation.startswith("flash_attention") and not has_cuda:
+        problems.append(f"`attn_implementation={attn_implementation}` needs a CUDA GPU: pass `--attn_implementation sdpa`")
+    if problems:
+        raise RecipeError(f"this machine has no usable GPU ({device}); " + "; ".join(problems))
+    return device
+
+
+def write_run_info(output_dir: str | os.PathLike, **info: Any) -> Path:
+    """Record what a model was trained from, so evaluation and comparison can label it."""
+    path = Path(output_dir) / RUN_INFO
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(info, indent=2, default=str) + "\n", encoding="utf-8")
+    return path
+
+
+def read_run_info(model_dir: str | os.PathLike) -> dict[str, Any]:
+    path = Path(model_dir) / RUN_INFO
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+
+
+def run_recipe(make_parser, main, argv: list[str] | None = None) -> None:
+    """Parse ``--config file.yaml`` + CLI flags and run ``main``; bad input exits with one clear line.
+
+    Configuration errors raised while parsing (e.g. transformers refusing ``bf16`` without a GPU)
+    and :class:`RecipeError` become ``error: ...`` and exit status 1 instead of a stack trace.
+    """
+    import sys
+
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    try:
+        args = make_parser().parse_args_and_config(argv)
+    except (ValueError, FileNotFoundError) as e:
+        hint = " On a machine without a GPU pass `--bf16 false`." if "bf16" in str(e) else ""
+        sys.exit(f"error: {e}{hint}")
+    try:
+        main(*args)
+    except RecipeError as e:
+        sys.exit(f"error: {e}")
