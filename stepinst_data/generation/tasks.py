@@ -30,7 +30,7 @@ def load_tasks(
         return list(table.tasks)
     if which in ("train", "test"):
         return table.split(which)
-    return _tasks_from_file(Path(which), table.by_name(), allow_missing_tasks)
+    return _tasks_from_file(Path(which), {t.name: t for t in table.iter_tasks()}, allow_missing_tasks)
 
 
 def _tasks_from_file(path: Path, by_name: dict[str, Task], allow_missing: bool) -> list[Task]:
