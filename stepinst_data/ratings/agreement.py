@@ -89,12 +89,14 @@ def weighted_kappa(a: list[int], b: list[int], rubric: Rubric) -> float | None:
     """Cohen's kappa with quadratic weights over the full scale; None when undefined (no variation)."""
     import warnings
 
+    from sklearn.exceptions import UndefinedMetricWarning
     from sklearn.metrics import cohen_kappa_score
 
     if len(a) < 2:
         return None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
+        warnings.simplefilter("ignore", UndefinedMetricWarning)  # no variation: None below
         value = cohen_kappa_score(a, b, labels=list(range(rubric.min_score, rubric.max_score + 1)), weights=KAPPA_WEIGHTS)
     return _finite(value)
 
