@@ -111,7 +111,7 @@ def test_jsonl_import_and_conflict_with_the_store(tmp_path):
     assert len(read_ratings_store(store).records) == 3
 
 
-def test_append_refuses_a_duplicate_and_repairs_a_torn_line(tmp_path):
+def test_append_refuses_a_duplicate_and_a_bad_score(tmp_path):
     store = tmp_path / "r.jsonl"
     append_ratings(store, [rating(T1, "alice", 5)])
     with pytest.raises(RatingsError, match="already rated by 'alice'"):
