@@ -134,3 +134,24 @@ def test_concurrent_appends_never_interleave(tmp_path):
     lines = (tmp_path / "r.jsonl").read_text().splitlines()
     assert len(lines) == 1 + 3 * len(SAMPLE_TASKS)
     assert len(read_ratings_store(store).records) == 3 * len(SAMPLE_TASKS)  # every line parses
+
+
+def test_the_judge_subcommand_is_registered_only_when_its_module_imports(monkeypatch, capsys):
+    import argparse
+    import importlib
+    import sys
+    import types
+
+    import stepinst_data.commands.rate as rate
+
+    fake = types.ModuleType("stepinst_data.commands.rate_judge")
+    fake.add_judge_parser = lambda commands: commands.add_parser("judge", help="fake judge")
+    monkeypatch.setitem(sys.modules, "stepinst_data.commands.rate_judge", fake)
+    try:
+        importlib.reload(rate)
+        parser = argparse.ArgumentParser()
+        rate.register(parser.add_subparsers())
+        assert parser.parse_args(["rate", "judge"]).rate_command == "judge"
+    finally:
+        monkeypatch.delitem(sys.modules, "stepinst_data.commands.rate_judge")
+        importlib.reload(rate)
