@@ -75,6 +75,7 @@ def _rubric(args: argparse.Namespace):
 def run_serve(args: argparse.Namespace) -> int:
     from ..ratings.server import RatingServer, RatingSession, warn_if_public
     from ..ratings.tasks import rateable_tasks
+    from ..ratings_store import store_rubric
     from ..sources import default_cache_dir, resolve_natinst
     from ..steps_store import read_steps_store
 
@@ -82,8 +83,11 @@ def run_serve(args: argparse.Namespace) -> int:
     if not args.natinst or not args.steps:
         raise ValueError("rate serve needs --natinst and --steps (or --sample)")
     tasks, _ = rateable_tasks(args.natinst, args.steps, args.cache_dir)
+    rubric = _rubric(args)
+    if args.rubric and store_rubric(args.ratings, rubric) != rubric:
+        raise ValueError(f"{args.ratings}: the store was made with another rubric than --rubric {args.rubric}")
     root = resolve_natinst(args.natinst, Path(args.cache_dir) if args.cache_dir else default_cache_dir())
-    session = RatingSession(root, tasks or {}, read_steps_store(args.steps), Path(args.ratings), args.annotator, _rubric(args))
+    session = RatingSession(root, tasks or {}, read_steps_store(args.steps), Path(args.ratings), args.annotator, rubric)
     warn_if_public(args.host)
     server = RatingServer(session, args.host, args.port)
     rated = len(session.rated())
