@@ -19,6 +19,7 @@ COMMAND_MODULES = [
     "stepinst_data.commands.stats",
     "stepinst_data.commands.steps",
     "stepinst_data.commands.score",
+    "stepinst_data.commands.rate",
 ]
 
 

@@ -8,11 +8,20 @@ Every other line is ``{"task_name", "annotator", <criterion>: int, ..., "comment
 from __future__ import annotations
 
 import json
+import logging
 import os
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from statistics import mean
 from typing import Any
+
+from filelock import FileLock, Timeout
+
+logger = logging.getLogger(__name__)
+
+# How long a writer waits for another writer's single append (milliseconds of work) to finish.
+APPEND_LOCK_TIMEOUT_S = 10.0
 
 
 class RatingsError(ValueError):
@@ -69,6 +78,10 @@ DEFAULT_RUBRIC = Rubric(
 class RatingsStore:
     rubric: Rubric
     records: list[dict[str, Any]] = field(default_factory=list)
+
+    def rated_by(self, annotator: str) -> set[str]:
+        """The tasks this annotator has already rated (where the rating page resumes)."""
+        return {r["task_name"] for r in self.records if r["annotator"] == annotator}
 
     def overall_by_task(self) -> dict[str, float]:
         """The aggregated score (mean over annotators of the aggregate criterion) per task."""
@@ -142,3 +155,70 @@ def write_ratings_store(path: str | os.PathLike, store: RatingsStore) -> None:
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
+
+
+def read_rubric(path: str | os.PathLike) -> Rubric:
+    """A rubric from a JSON file (``{"name", "criteria": [{"name", "description"}], ...}``)."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+        return Rubric.from_dict(data.get("rubric", data))
+    except (OSError, json.JSONDecodeError, KeyError, TypeError) as e:
+        raise RatingsError(f"{path}: not a rubric JSON file ({e}); see DEFAULT_RUBRIC.to_dict() for the format") from None
+
+
+def store_rubric(path: str | os.PathLike, default: Rubric = DEFAULT_RUBRIC) -> Rubric:
+    """The rubric of an existing store, or ``default`` for a store not yet created."""
+    return read_ratings_store(path).rubric if Path(path).is_file() else default
+
+
+def append_lock(path: str | os.PathLike) -> FileLock:
+    """The short lock every writer of a store takes around one append (page, importer)."""
+    return FileLock(str(path) + ".lock", timeout=APPEND_LOCK_TIMEOUT_S)
+
+
+def append_ratings(
+    path: str | os.PathLike, records: Iterable[dict[str, Any]], rubric: Rubric = DEFAULT_RUBRIC
+) -> int:
+    """Append validated records atomically: one write of whole lines, flushed and fsynced, under a lock.
+
+    A new store gets the rubric header first. Under the lock the store is re-read so that a
+    (task, annotator) already rated by a concurrent writer is refused instead of duplicated, and
+    a store made with another rubric is refused instead of mixed.
+    """
+    path = Path(path)
+    records = [validate_record(r, rubric, f"{path}:<new record>") for r in records]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with append_lock(path):
+            lines = _lines_to_append(path, records, rubric)
+            with open(path, "ab") as f:
+                f.write("".join(lines).encode("utf-8"))
+                f.flush()
+                os.fsync(f.fileno())
+    except Timeout:
+        raise RatingsError(f"{path}.lock: another process holds the store's lock; try again") from None
+    return len(records)
+
+
+def _lines_to_append(path: Path, records: list[dict[str, Any]], rubric: Rubric) -> list[str]:
+    lines: list[str] = []
+    if not path.is_file() or path.stat().st_size == 0:
+        lines.append(json.dumps({"rubric": rubric.to_dict()}, ensure_ascii=False) + "\n")
+    else:
+        existing = read_ratings_store(path)
+        if existing.rubric != rubric:
+            raise RatingsError(
+                f"{path}: the store was made with rubric {existing.rubric.name!r}, not {rubric.name!r}; "
+                "use another store for another rubric"
+            )
+        seen = {(r["task_name"], r["annotator"]) for r in existing.records}
+        for r in records:
+            if (r["task_name"], r["annotator"]) in seen:
+                raise RatingsError(f"{path}: task {r['task_name']!r} is already rated by {r['annotator']!r}")
+        with open(path, "rb") as f:
+            f.seek(-1, os.SEEK_END)
+            if f.read(1) != b"\n":
+                lines.append("\n")
+    lines += [json.dumps(r, ensure_ascii=False) + "\n" for r in records]
+    return lines

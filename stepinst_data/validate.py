@@ -52,6 +52,13 @@ def validate_inputs(
             unrated_steps = sorted({r["task_name"] for r in store.records} - {t.name for t in tasks})
             if unrated_steps:
                 problems.append(f"{ratings}: ratings for task(s) not in the SUP-NATINST splits: {unrated_steps}")
+            if steps:
+                without_steps = sorted({r["task_name"] for r in store.records} - set(records))
+                if without_steps:
+                    problems.append(
+                        f"{ratings}: ratings of {len(without_steps)} task(s) that have no steps in {steps}: "
+                        f"{without_steps}; a rating rates steps, so generate them or drop these ratings"
+                    )
         except RatingsError as e:
             problems.append(str(e))
     return problems
