@@ -18,6 +18,8 @@ from typing import Any
 
 from filelock import FileLock, Timeout
 
+from .steps_store import ensure_line_boundary
+
 logger = logging.getLogger(__name__)
 
 # How long a writer waits for another writer's single append (milliseconds of work) to finish.
@@ -129,6 +131,9 @@ def read_ratings_store(path: str | os.PathLike) -> RatingsStore:
             try:
                 data = json.loads(line)
             except json.JSONDecodeError as e:
+                if not line.endswith("\n"):  # the last line, cut short by a crash mid-write
+                    logger.warning("%s: ignoring a truncated last line (interrupted write)", where)
+                    break
                 raise RatingsError(f"{where}: malformed JSON ({e.msg})") from None
             if isinstance(data, dict) and "rubric" in data:
                 if records:
@@ -192,6 +197,7 @@ def append_ratings(
     try:
         with append_lock(path):
             lines = _lines_to_append(path, records, rubric)
+            ensure_line_boundary(path)  # a crash mid-write left a torn last line: move it aside
             with open(path, "ab") as f:
                 f.write("".join(lines).encode("utf-8"))
                 f.flush()

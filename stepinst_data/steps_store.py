@@ -150,7 +150,7 @@ def append_json_lines(path: str | os.PathLike, lines: Iterable[str]) -> int:
     """Append JSON lines (steps records, failures) one at a time, each flushed and fsynced."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    _ensure_line_boundary(path)
+    ensure_line_boundary(path)
     count = 0
     with open(path, "a", encoding="utf-8") as f:
         for line in lines:
@@ -161,7 +161,7 @@ def append_json_lines(path: str | os.PathLike, lines: Iterable[str]) -> int:
     return count
 
 
-def _ensure_line_boundary(path: Path) -> None:
+def ensure_line_boundary(path: Path) -> None:
     """After a crash the file may end mid-line. A whole record that only lacks its newline is
     kept; a torn fragment was never a record: it is moved to ``<store>.torn`` (kept for
     inspection, never parsed) and cut off, so it cannot become a malformed middle line."""
