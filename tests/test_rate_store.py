@@ -1,3 +1,6 @@
+"""The ratings store survives a crash mid-write."""
+
+from __future__ import annotations
 
 
 def test_torn_last_line_is_ignored_and_moved_aside_on_the_next_append(tmp_path):
