@@ -178,11 +178,17 @@ def _instances(raw: Any, path: Path, task_name: str, keep: list[int] | None = No
         raise NatInstError(f"{path}: 'Instances' must be a list")
     ids = []
     for i, inst in enumerate(raw):
-        if not isinstance(inst, dict) or "input" not in inst or "output" not in inst:
-            raise NatInstError(f"{path}: Instances[{i}] needs 'input' and 'output' keys")
-        inst_id = inst.get("id") or derived_instance_id(task_name, i, str(inst["input"]))
-        output = inst["output"]
-        if not output or not any(isinstance(o, str) and o.strip() for o in _as_list(output)):
+        try:
+            output, text, inst_id = inst["output"], inst["input"], inst.get("id")
+        except (KeyError, TypeError, AttributeError):
+            raise NatInstError(f"{path}: Instances[{i}] needs 'input' and 'output' keys") from None
+        if not inst_id:
+            inst_id = derived_instance_id(task_name, i, str(text))
+        if type(output) is list:
+            filled = any(type(o) is str and o.strip() for o in output)
+        else:
+            filled = isinstance(output, str) and bool(output.strip())
+        if not filled:
             raise NatInstError(
                 f"{path}: instance {inst_id} (Instances[{i}]) has an empty 'output': every "
                 "instance needs at least one non-empty reference. Fix or remove it."
