@@ -20,10 +20,10 @@ from typing import Any
 from ..natinst import Task
 from ..ratings_store import DEFAULT_RUBRIC, RatingsError, RatingsStore, Rubric, read_ratings_store, validate_record, write_ratings_store
 from ..steps_store import StepsRecord, append_json_lines
-from .client import ClientConfig, GenerationError, chat
+from .client import ClientConfig
 from .limiter import RateLimiter
-from .runner import RunStats, write_failure
-from .tokens import Price, count_message_tokens
+from .runner import RunStats, ask_until_parsed, write_failure
+from .tokens import Price
 
 logger = logging.getLogger(__name__)
 
@@ -102,42 +102,16 @@ class Judge:
         return self.stats
 
     async def rate_one(self, client: Any, task: Task, record: StepsRecord) -> dict[str, Any] | None:
-        import openai
-
-        from .prompt import retry_messages
-
-        messages = judge_messages(task, record.steps, self.rubric)
-        text, reason = "", ""
-        for attempt in range(1, self.max_attempts + 1):
-            estimate = count_message_tokens(messages, self.encoding)
-            try:
-                response = await chat(client, self.config, self.limiter, messages, estimate)
-            except GenerationError:
-                raise
-            except openai.OpenAIError as e:
-                return self._fail(task, f"api error after retries: {type(e).__name__}: {e}", text, attempt)
-            self._count(response, estimate)
-            text = (response.choices[0].message.content or "") if response.choices else ""
-            try:
-                rating = parse_judgement(text, self.rubric, task.name, self.annotator)
-            except RatingsError as e:
-                reason = str(e)
-                messages = retry_messages(messages, text, reason)
-                continue
-            append_json_lines(self.ratings, [json.dumps(rating, ensure_ascii=False)])
-            self.stats.done += 1
-            return rating
-        return self._fail(task, f"rejected {self.max_attempts} time(s): {reason}", text, self.max_attempts)
-
-    def _count(self, response: Any, estimate: int) -> None:
-        self.stats.requests += 1
-        usage = getattr(response, "usage", None)
-        if usage is not None and usage.prompt_tokens is not None:
-            self.stats.estimated_prompt_tokens += estimate
-            self.stats.prompt_tokens += usage.prompt_tokens
-            self.stats.completion_tokens += usage.completion_tokens or 0
-            if self.price:
-                self.stats.cost += self.price.cost(usage.prompt_tokens, usage.completion_tokens or 0)
+        answer = await ask_until_parsed(
+            client, self.config, self.limiter, self.encoding, self.stats, self.price,
+            judge_messages(task, record.steps, self.rubric), self.max_attempts,
+            lambda text: parse_judgement(text, self.rubric, task.name, self.annotator),
+        )
+        if answer.value is None:
+            return self._fail(task, answer.reason, answer.text, answer.attempts)
+        append_json_lines(self.ratings, [json.dumps(answer.value, ensure_ascii=False)])
+        self.stats.done += 1
+        return answer.value
 
     def _fail(self, task: Task, reason: str, raw: str, attempts: int) -> None:
         write_failure(self.failures, task, reason, raw, attempts, self.config.model, JUDGE_VERSION)

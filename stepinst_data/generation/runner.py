@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,7 +21,7 @@ from ..natinst import Task
 from ..steps_store import StepsRecord, StepsStoreError, append_json_lines, append_records, scan_steps_store, utc_now
 from .client import ClientConfig, GenerationError, chat
 from .limiter import RateLimiter
-from .parse import StepsParseError, parse_steps
+from .parse import parse_steps
 from .prompt import build_messages, retry_messages
 from .tokens import Price, count_message_tokens
 
@@ -81,6 +81,79 @@ class RunStats:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def count(self, response: Any, estimate: int, price: Price | None, usage: dict[str, int]) -> None:
+        """Add one response's server-reported usage (to the run and to the task's ``usage``)."""
+        self.requests += 1
+        usage["requests"] += 1
+        reported = getattr(response, "usage", None)
+        if reported is None or reported.prompt_tokens is None:
+            return
+        prompt, completion = int(reported.prompt_tokens), int(reported.completion_tokens or 0)
+        usage["prompt_tokens"] += prompt
+        usage["completion_tokens"] += completion
+        usage["total_tokens"] += prompt + completion
+        self.estimated_prompt_tokens += estimate
+        self.prompt_tokens += prompt
+        self.completion_tokens += completion
+        if price:
+            self.cost += price.cost(prompt, completion)
+
+
+@dataclass
+class Answer:
+    """The outcome of asking until the answer parses: the parsed value, or why there is none."""
+
+    value: Any = None
+    text: str = ""
+    reason: str = ""
+    attempts: int = 0
+    usage: dict[str, int] = field(
+        default_factory=lambda: {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0, "requests": 0}
+    )
+
+
+async def ask_until_parsed(
+    client: Any,
+    config: ClientConfig,
+    limiter: RateLimiter,
+    encoding: Any,
+    stats: RunStats,
+    price: Price | None,
+    messages: list[dict[str, str]],
+    max_attempts: int,
+    parse: Callable[[str], Any],
+) -> Answer:
+    """Request, parse, and on a rejected answer retry with the reason (``parse`` raises ValueError).
+
+    API errors left after the client's own retries end the task (a failure line, retried by the
+    next run); a :class:`GenerationError` (bad key, unreachable server) ends the whole run.
+    """
+    import openai
+
+    answer = Answer()
+    for attempt in range(1, max_attempts + 1):
+        answer.attempts = attempt
+        estimate = count_message_tokens(messages, encoding)
+        try:
+            response = await chat(client, config, limiter, messages, estimate)
+        except GenerationError:
+            raise
+        except openai.OpenAIError as e:
+            answer.reason = f"api error after retries: {type(e).__name__}: {e}"
+            return answer
+        stats.count(response, estimate, price, answer.usage)
+        answer.text = (response.choices[0].message.content or "") if response.choices else ""
+        try:
+            answer.value = parse(answer.text)
+            answer.reason = ""
+            return answer
+        except ValueError as e:
+            answer.reason = getattr(e, "reason", str(e))
+            logger.debug("attempt %d rejected: %s", attempt, answer.reason)
+            messages = retry_messages(messages, answer.text, answer.reason)
+    answer.reason = f"rejected {max_attempts} time(s): {answer.reason}"
+    return answer
 
 
 class Generator:
@@ -142,54 +215,21 @@ class Generator:
 
     async def generate_one(self, client: Any, task: Task) -> StepsRecord | None:
         """Request, parse, retry with the reason; then one record or one failure line."""
-        import openai
-
-        messages = build_messages(task, self.with_examples)
-        usage = {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0, "requests": 0}
-        text, reason = "", ""
-        for attempt in range(1, self.max_attempts + 1):
-            estimate = count_message_tokens(messages, self.encoding)
-            try:
-                response = await chat(client, self.config, self.limiter, messages, estimate)
-            except GenerationError:
-                raise
-            except openai.OpenAIError as e:
-                self._fail(task, f"api error after retries: {type(e).__name__}: {e}", text, attempt)
-                return None
-            self._count(response, estimate, usage)
-            text = (response.choices[0].message.content or "") if response.choices else ""
-            try:
-                steps = parse_steps(text, task.definition)
-            except StepsParseError as e:
-                reason = e.reason
-                logger.debug("%s: attempt %d rejected: %s", task.name, attempt, reason)
-                messages = retry_messages(messages, text, reason)
-                continue
-            record = StepsRecord(
-                task.name, steps, text, self.config.model, self.prompt_version,
-                task.definition_sha256, utc_now(), usage,
-            )
-            append_records(self.store, [record])
-            self.stats.done += 1
-            return record
-        self._fail(task, f"rejected {self.max_attempts} time(s): {reason}", text, self.max_attempts)
-        return None
-
-    def _count(self, response: Any, estimate: int, usage: dict[str, int]) -> None:
-        self.stats.requests += 1
-        usage["requests"] += 1
-        reported = getattr(response, "usage", None)
-        if reported is None or reported.prompt_tokens is None:
-            return
-        prompt, completion = int(reported.prompt_tokens), int(reported.completion_tokens or 0)
-        usage["prompt_tokens"] += prompt
-        usage["completion_tokens"] += completion
-        usage["total_tokens"] += prompt + completion
-        self.stats.estimated_prompt_tokens += estimate
-        self.stats.prompt_tokens += prompt
-        self.stats.completion_tokens += completion
-        if self.price:
-            self.stats.cost += self.price.cost(prompt, completion)
+        answer = await ask_until_parsed(
+            client, self.config, self.limiter, self.encoding, self.stats, self.price,
+            build_messages(task, self.with_examples), self.max_attempts,
+            lambda text: parse_steps(text, task.definition),
+        )
+        if answer.value is None:
+            self._fail(task, answer.reason, answer.text, answer.attempts)
+            return None
+        record = StepsRecord(
+            task.name, answer.value, answer.text, self.config.model, self.prompt_version,
+            task.definition_sha256, utc_now(), answer.usage,
+        )
+        append_records(self.store, [record])
+        self.stats.done += 1
+        return record
 
     def _fail(self, task: Task, reason: str, raw: str, attempts: int) -> None:
         write_failure(self.failures, task, reason, raw, attempts, self.config.model, self.prompt_version)
