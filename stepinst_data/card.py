@@ -49,7 +49,7 @@ def render_card(
     card_data = DatasetCardData(
         language=["en"],
         license="apache-2.0",
-        task_categories=["text-generation"],
+        task_categories=["text-generation", "text2text-generation"],
         size_categories=[_size_category(total_rows)],
         source_datasets=["extended|natural-instructions"],
         annotations_creators=["machine-generated", "expert-generated"],
@@ -80,6 +80,6 @@ def render_card(
         ratings_text=ratings_section(inputs),
         license_text=license_section(inputs),
         missing_text=(f"- {len(missing)} listed task(s) had no task file and are not included." if missing else ""),
-        citation=CITATION.read_text(encoding="utf-8").strip(),
+        citation=CITATION.read_text(encoding="utf-8").strip().replace(f"datasets/{DEFAULT_REPO_ID}", f"datasets/{repo_id}"),
     )
     return str(card)

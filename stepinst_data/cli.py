@@ -17,6 +17,7 @@ from . import __version__
 COMMAND_MODULES = [
     "stepinst_data.commands.build",
     "stepinst_data.commands.stats",
+    "stepinst_data.commands.push",
 ]
 
 

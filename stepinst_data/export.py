@@ -135,9 +135,10 @@ def export(
     out: str | os.PathLike,
     configs: Sequence[StepInstConfig] | None = None,
     overwrite: bool = False,
+    repo_id: str | None = None,
 ) -> list[ConfigFiles]:
     """Build ``configs`` (default: every preset the inputs can serve) into the folder ``out``."""
-    from .card import render_card  # the card needs stats of the written files
+    from .card import DEFAULT_REPO_ID, render_card  # the card needs stats of the written files
 
     out = Path(out)
     _check_out(out, overwrite)
@@ -153,7 +154,7 @@ def export(
             logger.info("writing %s", config.name)
             written.append(write_config(inputs, config, tmp))
         yaml_configs, yaml_infos = yaml_metadata(written, inputs)
-        (tmp / "README.md").write_text(render_card(tmp, inputs, written, yaml_configs, yaml_infos), encoding="utf-8")
+        (tmp / "README.md").write_text(render_card(tmp, inputs, written, yaml_configs, yaml_infos, repo_id or DEFAULT_REPO_ID), encoding="utf-8")
         manifest = {
             "stepinst_version": __version__,
             "configs": {w.config.name: {"files": w.files, "num_examples": w.num_examples} for w in written},
