@@ -20,6 +20,7 @@ COMMAND_MODULES = [
     "stepinst_data.commands.steps",
     "stepinst_data.commands.score",
     "stepinst_data.commands.rate",
+    "stepinst_data.commands.push",
 ]
 
 

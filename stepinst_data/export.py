@@ -215,12 +215,14 @@ def export(
     configs: Sequence[StepInstConfig] | None = None,
     overwrite: bool = False,
     num_proc: int = 1,
+    repo_id: str | None = None,
 ) -> list[ConfigFiles]:
     """Build ``configs`` (default: every preset the inputs can serve) into the folder ``out``.
 
-    ``num_proc`` > 1 renders and writes the configurations in that many processes.
+    ``num_proc`` > 1 renders and writes the configurations in that many processes; ``repo_id``
+    is the Hub repository the card's examples name.
     """
-    from .card import render_card  # the card needs stats of the written files
+    from .card import DEFAULT_REPO_ID, render_card  # the card needs stats of the written files
 
     out = Path(out)
     _check_out(out, overwrite)
@@ -237,7 +239,7 @@ def export(
         if empty:
             raise ExportError(f"configuration(s) {empty} have no rows in any split; check their parameters")
         yaml_configs, yaml_infos = yaml_metadata(written, inputs)
-        (tmp / "README.md").write_text(render_card(tmp, inputs, written, yaml_configs, yaml_infos), encoding="utf-8")
+        (tmp / "README.md").write_text(render_card(tmp, inputs, written, yaml_configs, yaml_infos, repo_id or DEFAULT_REPO_ID), encoding="utf-8")
         manifest = {
             "stepinst_version": __version__,
             "configs": {w.config.name: {"files": w.files, "num_examples": w.num_examples} for w in written},

@@ -37,6 +37,7 @@ def register(subparsers) -> None:
     build.add_argument("--max-num-instances-per-eval-task", type=int, default=100)
     build.add_argument("--validation-tasks", type=int, default=0, help="train tasks moved to a validation split")
     build.add_argument("--seed", type=int, default=42)
+    build.add_argument("--repo-id", help="the Hub repo the card's quick start and citation name (default: stepinst/stepinst)")
     build.set_defaults(func=run_build)
 
     validate = subparsers.add_parser("validate", help="report every problem in the inputs; exit 1 if any")
@@ -74,7 +75,7 @@ def run_build(args: argparse.Namespace) -> int:
         from ..export import default_configs
 
         configs = [c.with_params(**overrides) for c in default_configs(inputs)]
-    written = export(inputs, args.out, configs, overwrite=args.overwrite, num_proc=args.num_proc)
+    written = export(inputs, args.out, configs, overwrite=args.overwrite, num_proc=args.num_proc, repo_id=args.repo_id)
     print(f"built {args.out}: {len(written)} configs")
     print(format_stats({w.config.name: w.stats for w in written}))
     return 0

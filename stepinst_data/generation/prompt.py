@@ -41,6 +41,15 @@ def user_prompt(task: Task, with_examples: bool = False) -> str:
     return "\n".join(parts)
 
 
+def prompt_text(version: str) -> str | None:
+    """The full prompt of a ``prompt_version`` as sent, with a placeholder for the definition."""
+    if version not in (PROMPT_VERSION, prompt_version(True)):
+        return None
+    examples = "" if version == PROMPT_VERSION else "\nExample 1:\nInput: <input>\nOutput: <output>\n\nExample 2: ...\n"
+    user = f"Task definition:\n<the task definition>\n{examples}\n{INSTRUCTIONS}"
+    return f"[system]\n{SYSTEM_PROMPT}\n\n[user]\n{user}"
+
+
 def build_messages(task: Task, with_examples: bool = False) -> list[dict[str, str]]:
     """The chat messages of a first attempt."""
     return [

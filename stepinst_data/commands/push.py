@@ -1,0 +1,49 @@
+"""``stepinst push``: validate a built folder and upload it to the Hugging Face Hub in one commit."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(subparsers) -> None:
+    push = subparsers.add_parser(
+        "push",
+        help="validate a built folder and upload it to a Hub dataset repo",
+        description="Validate FOLDER (built by `stepinst build`) and upload it to the dataset repo --repo "
+        "in one commit. Rerun the same command to finish an interrupted upload. The token comes from "
+        "HF_TOKEN or `hf auth login`.",
+    )
+    push.add_argument("folder", help="a folder built by `stepinst build`")
+    push.add_argument("--repo", required=True, help="dataset repo id, ORG/NAME")
+    push.add_argument("--private", action="store_true", help="create the repo private")
+    push.add_argument("--revision", help="branch to commit to (created when missing; default: main)")
+    push.add_argument("--dry-run", action="store_true", help="validate and list what would be uploaded; send nothing")
+    push.add_argument("--message", help="commit message")
+    push.set_defaults(func=run_push)
+
+
+def run_push(args: argparse.Namespace) -> int:
+    import logging
+
+    from ..push import push_folder
+
+    for noisy in ("httpx", "httpx2", "httpcore"):  # one line per HTTP request drowns the progress logs
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+    result = push_folder(
+        args.folder,
+        args.repo,
+        private=args.private,
+        revision=args.revision,
+        dry_run=args.dry_run,
+        commit_message=args.message,
+    )
+    if args.dry_run:
+        print(f"dry run: {args.folder} is valid; would upload to datasets/{result.repo_id} ({result.revision}):")
+        print(result.plan.describe())
+        return 0
+    print(f"pushed {len(result.plan.files)} files to datasets/{result.repo_id} ({result.revision})")
+    if result.plan.deletions:
+        print(f"deleted {len(result.plan.deletions)} stale file(s)")
+    print(f"commit: {result.commit_url}")
+    return 0

@@ -1,0 +1,186 @@
+"""Push a folder built by ``stepinst build`` to a dataset repository on the Hugging Face Hub.
+
+* Nothing is sent before the folder passes :func:`.card_check.assert_pushable` (the card parses
+  and carries valid Hub metadata; every configuration loads).
+* One commit per push: the data files are pre-uploaded in chunks (``preupload_lfs_files``), then
+  a single ``create_commit`` adds every file and deletes the repo's stale ``data/`` files (the
+  digest in each Parquet name changes with its content, so old names would pile up).
+* Resumable: an interrupted push is rerun with the same command. Data files whose content the
+  Hub already holds are not sent again (the LFS batch answer has no upload action for them), and
+  files already committed unchanged are dropped from the commit.
+* The token comes from ``HF_TOKEN`` or the login cache (``hf auth login``); it is never printed.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .card_check import assert_pushable
+from .stats import MANIFEST
+
+logger = logging.getLogger(__name__)
+
+REPO_TYPE = "dataset"
+DEFAULT_CHUNK_SIZE = 50  # files per pre-upload round: progress is kept on the Hub between rounds
+
+
+class PushError(ValueError):
+    """A push that cannot start or finish; the message says why and what to do."""
+
+
+@dataclass
+class PushPlan:
+    """What a push sends: files (path in repo -> local path) and the stale repo files it deletes."""
+
+    folder: Path
+    files: dict[str, Path]
+    deletions: list[str] = field(default_factory=list)
+
+    @property
+    def total_bytes(self) -> int:
+        return sum(p.stat().st_size for p in self.files.values())
+
+    def describe(self) -> str:
+        lines = [f"{p.stat().st_size:>12,}  {name}" for name, p in self.files.items()]
+        lines += [f"{'delete':>12}  {name}" for name in self.deletions]
+        lines.append(f"{len(self.files)} files, {self.total_bytes:,} bytes")
+        return "\n".join(lines)
+
+
+@dataclass
+class PushResult:
+    repo_id: str
+    revision: str
+    commit_url: str | None
+    commit_oid: str | None
+    plan: PushPlan
+
+
+def check_repo_id(repo_id: str) -> str:
+    """``ORG/NAME`` or ``NAME`` as the Hub accepts it; anything else is refused before any request."""
+    from huggingface_hub.utils import HFValidationError, validate_repo_id
+
+    try:
+        validate_repo_id(repo_id)
+    except HFValidationError as e:
+        raise PushError(f"--repo {repo_id!r} is not a valid repo id ({e}); use the form ORG/NAME, e.g. my-org/stepinst") from None
+    if repo_id.count("/") > 1:
+        raise PushError(f"--repo {repo_id!r} is not a valid repo id; use the form ORG/NAME, e.g. my-org/stepinst")
+    return repo_id
+
+
+def resolve_token(token: str | None = None) -> str:
+    """The token to push with: given, ``HF_TOKEN``, or the login cache."""
+    from huggingface_hub import get_token
+
+    token = token or get_token()
+    if not token:
+        raise PushError("no Hugging Face token found: run `hf auth login` or set HF_TOKEN (a token with write access)")
+    return token
+
+
+def local_files(folder: str | os.PathLike) -> dict[str, Path]:
+    """The files of a built folder that belong on the Hub: the card, the manifest, ``data/``."""
+    folder = Path(folder)
+    files = {"README.md": folder / "README.md", MANIFEST: folder / MANIFEST}
+    for path in sorted((folder / "data").rglob("*")):
+        if path.is_file() and not any(part.startswith(".") for part in path.relative_to(folder).parts):
+            files[path.relative_to(folder).as_posix()] = path
+    return files
+
+
+def _chunks(items: Sequence, size: int) -> Iterator[Sequence]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _check_token(api, repo_id: str) -> None:
+    from huggingface_hub.errors import HfHubHTTPError
+
+    try:
+        user = api.whoami()
+    except HfHubHTTPError as e:
+        status = e.response.status_code if e.response is not None else None
+        if status == 401:
+            raise PushError("the Hub refused the token (401): run `hf auth login` again or set HF_TOKEN to a valid write token") from None
+        raise
+    logger.info("pushing to %s as %s", repo_id, user.get("name", "?"))
+
+
+def _warn_on_card_repo_id(folder: Path, repo_id: str) -> None:
+    """The card's quick start names the repo it was built for; say so when pushing elsewhere."""
+    match = re.search(r'load_dataset\("([^"]+)"', (folder / "README.md").read_text(encoding="utf-8"))
+    if match and match.group(1) != repo_id:
+        logger.warning(
+            "the card's quick start loads %r, not %r; rebuild with `stepinst build --repo-id %s` to fix it",
+            match.group(1), repo_id, repo_id,
+        )
+
+
+def plan_push(folder: str | os.PathLike, remote_files: Sequence[str] = ()) -> PushPlan:
+    """The upload plan of ``folder`` against the files the repo already has."""
+    files = local_files(folder)
+    stale = sorted(p for p in remote_files if p.startswith("data/") and p not in files)
+    return PushPlan(Path(folder), files, stale)
+
+
+def push_folder(
+    folder: str | os.PathLike,
+    repo_id: str,
+    *,
+    private: bool = False,
+    revision: str | None = None,
+    dry_run: bool = False,
+    token: str | None = None,
+    endpoint: str | None = None,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    commit_message: str | None = None,
+) -> PushResult:
+    """Validate ``folder`` and upload it to the dataset repo ``repo_id`` in one commit.
+
+    Args:
+        private: create the repo private (an existing repo keeps its visibility).
+        revision: the branch to commit to (created from ``main`` when missing); default ``main``.
+        dry_run: validate and return the plan; no request is made and no token is needed.
+        endpoint: the Hub URL (default: ``HF_ENDPOINT`` or https://huggingface.co).
+        chunk_size: files pre-uploaded per round.
+    """
+    check_repo_id(repo_id)
+    assert_pushable(folder)
+    _warn_on_card_repo_id(Path(folder), repo_id)
+    branch = revision or "main"
+    if dry_run:
+        return PushResult(repo_id, branch, None, None, plan_push(folder))
+
+    from huggingface_hub import CommitOperationAdd, CommitOperationDelete, HfApi
+    from huggingface_hub.errors import RevisionNotFoundError
+
+    api = HfApi(endpoint=endpoint, token=resolve_token(token))
+    _check_token(api, repo_id)
+    api.create_repo(repo_id, repo_type=REPO_TYPE, private=private, exist_ok=True)
+    if branch != "main":
+        api.create_branch(repo_id, branch=branch, repo_type=REPO_TYPE, exist_ok=True)
+    try:
+        remote = api.list_repo_files(repo_id, repo_type=REPO_TYPE, revision=branch)
+    except RevisionNotFoundError:  # a repo without any commit yet
+        remote = []
+    plan = plan_push(folder, remote)
+    additions = [CommitOperationAdd(path_in_repo=name, path_or_fileobj=str(path)) for name, path in plan.files.items()]
+    rounds = max(1, -(-len(additions) // chunk_size))
+    for number, chunk in enumerate(_chunks(additions, chunk_size), start=1):
+        logger.info("pre-uploading files, round %d/%d (%d files)", number, rounds, len(chunk))
+        api.preupload_lfs_files(repo_id, additions=list(chunk), repo_type=REPO_TYPE, revision=branch, free_memory=False)
+    deletions = [CommitOperationDelete(path_in_repo=name) for name in plan.deletions]
+    info = api.create_commit(
+        repo_id,
+        operations=[*additions, *deletions],
+        commit_message=commit_message or f"Upload stepinst dataset ({len(plan.files)} files)",
+        repo_type=REPO_TYPE,
+        revision=branch,
+    )
+    return PushResult(repo_id, branch, info.commit_url, info.oid, plan)
