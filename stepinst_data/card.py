@@ -7,6 +7,7 @@ body carries the real figures of this build, computed from the written files.
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -21,7 +22,15 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-CARD_DIR = Path(__file__).resolve().parent.parent / "dataset_card"
+def _card_dir() -> Path:
+    """``dataset_card/`` of the source checkout, or the copy a wheel installs under ``share/``."""
+    for folder in (Path(__file__).resolve().parent.parent / "dataset_card", Path(sys.prefix) / "share" / "stepinst" / "dataset_card"):
+        if (folder / "template.md.j2").is_file():
+            return folder
+    raise FileNotFoundError("dataset_card/template.md.j2 not found; reinstall stepinst (`pip install -e .` from a checkout)")
+
+
+CARD_DIR = _card_dir()
 TEMPLATE = CARD_DIR / "template.md.j2"
 CITATION = CARD_DIR / "citation.bib"
 DEFAULT_REPO_ID = "stepinst/stepinst"
