@@ -66,6 +66,8 @@ def default_configs(inputs: BuildInputs) -> list[StepInstConfig]:
 REPEATED_COLUMNS = ("task_name", "annotator", "category", "categories", "definition", "steps", "step_order",
                     "positive_examples", "negative_examples", "outputs", "completion", "comment")
 
+STATISTICS_COLUMNS = ("id", "task_name", "category", "annotator", "steps_quality")
+
 
 class _SplitWriter:
     """Streams Arrow tables into ``data/<config>/<split>.parquet``; named by digest on close."""
@@ -74,8 +76,14 @@ class _SplitWriter:
         self.folder, self.config, self.split, self.schema, self.stats = folder, config, split, schema, stats
         self.path = folder / "data" / config / f"{split}.parquet.part"
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        # Dictionary-encode only columns whose values repeat; hashing unique prompts is wasted work.
-        self.writer = pq.ParquetWriter(self.path, schema, use_dictionary=[n for n in REPEATED_COLUMNS if n in schema.names])
+        # Dictionary encoding only where values repeat, and min/max statistics only on short columns:
+        # hashing unique prompts and comparing long strings is wasted work (25% of the write time).
+        self.writer = pq.ParquetWriter(
+            self.path,
+            schema,
+            use_dictionary=[n for n in REPEATED_COLUMNS if n in schema.names],
+            write_statistics=[n for n in STATISTICS_COLUMNS if n in schema.names],
+        )
         self.rows = self.num_bytes = 0
 
     def write(self, table: pa.Table) -> None:
