@@ -27,7 +27,7 @@ import pyarrow.parquet as pq
 from . import __version__
 from .configs import PRESETS, StepInstConfig
 from .inputs import BuildInputs
-from .render import features_for, keeps_task, ratings_table, render_table, task_chunks
+from .render import features_for, instance_columns, keeps_task, ratings_table, render_table, task_chunks
 
 logger = logging.getLogger(__name__)
 
@@ -132,11 +132,15 @@ def write_configs(inputs: BuildInputs, configs: Sequence[StepInstConfig], folder
         for config in configs:
             writer(config, split)  # every split of every config exists, in a fixed order
     for chunk in task_chunks(inputs.table.iter_tasks()):
+        shared: dict[tuple[str, ...], dict] = {}  # the columns every config shares, per set of tasks
         for config in instance_configs:
             for split in dict.fromkeys(t.split for t in chunk):
                 kept = [t for t in chunk if t.split == split and keeps_task(config, t.name, split, quality)]
                 if kept:
-                    writer(config, split).write(render_table(config, inputs, kept))
+                    key = tuple(t.name for t in kept)
+                    if key not in shared:
+                        shared[key] = instance_columns(kept)
+                    writer(config, split).write(render_table(config, inputs, kept, shared[key]))
     for config in configs:
         if config.ratings_only:
             for split in inputs.table.split_names:

@@ -105,28 +105,45 @@ def _task_values(task: Task, config: StepInstConfig, inputs: BuildInputs, qualit
     return values, prefix
 
 
-def render_table(config: StepInstConfig, inputs: BuildInputs, tasks: Iterable[Task]) -> pa.Table:
-    """One Arrow table holding the rows of ``tasks`` (already filtered) for ``config``."""
-    quality = inputs.quality_by_task()
-    per_task = {name: [] for name in _PER_TASK}
-    row_task, ids, texts, outputs, prompts, completions = [], [], [], [], [], []
+def instance_columns(tasks: Iterable[Task]) -> dict[str, pa.Array]:
+    """The columns that are the same in every configuration; built once per chunk of tasks."""
+    row_task, ids, texts, outputs, completions = [], [], [], [], []
     for index, task in enumerate(tasks):
-        values, prefix = _task_values(task, config, inputs, quality.get(task.name))
-        for name in _PER_TASK:
-            per_task[name].append(values[name])
         for instance in task.instances:
             row_task.append(index)
             ids.append(instance.id)
             texts.append(instance.input)
             outputs.append(instance.outputs)
-            prompts.append(prefix + instance_block(instance.input))
             # Tk-Instruct samples one reference per epoch; a static dataset keeps the first.
             completions.append(instance.outputs[0])
-    take = pa.array(row_task, pa.int32())
-    columns = {name: pa.array(per_task[name], _SCHEMA.field(name).type).take(take) for name in _PER_TASK}
-    columns.update(id=ids, input=texts, outputs=outputs, prompt=prompts, completion=completions)
-    arrays = [columns[f.name] if isinstance(columns[f.name], pa.Array) else pa.array(columns[f.name], f.type) for f in _SCHEMA]
-    return pa.Table.from_arrays(arrays, schema=_SCHEMA)
+    return {
+        "_row_task": pa.array(row_task, pa.int32()),
+        "id": pa.array(ids, pa.string()),
+        "input": pa.array(texts, pa.string()),
+        "outputs": pa.array(outputs, _SCHEMA.field("outputs").type),
+        "completion": pa.array(completions, pa.string()),
+    }
+
+
+def render_table(
+    config: StepInstConfig, inputs: BuildInputs, tasks: list[Task], shared: dict[str, pa.Array] | None = None
+) -> pa.Table:
+    """One Arrow table holding the rows of ``tasks`` (already filtered) for ``config``.
+
+    ``shared`` is :func:`instance_columns` of the same ``tasks``, when already built.
+    """
+    shared = shared if shared is not None else instance_columns(tasks)
+    quality = inputs.quality_by_task()
+    per_task: dict[str, list] = {name: [] for name in _PER_TASK}
+    prompts = []
+    for task in tasks:
+        values, prefix = _task_values(task, config, inputs, quality.get(task.name))
+        for name in _PER_TASK:
+            per_task[name].append(values[name])
+        prompts.extend(prefix + instance_block(instance.input) for instance in task.instances)
+    columns = {name: pa.array(per_task[name], _SCHEMA.field(name).type).take(shared["_row_task"]) for name in _PER_TASK}
+    columns.update(shared, prompt=pa.array(prompts, pa.string()))
+    return pa.Table.from_arrays([columns[f.name] for f in _SCHEMA], schema=_SCHEMA)
 
 
 def task_chunks(tasks: Iterable[Task], rows: int = ROWS_PER_TABLE) -> Iterator[list[Task]]:

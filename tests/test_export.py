@@ -105,11 +105,11 @@ def test_interrupted_build_leaves_the_previous_folder_whole(tmp_path, monkeypatc
     before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
     calls = []
 
-    def failing(config, inputs, tasks):
+    def failing(config, *args):
         calls.append(config.name)
         if len(calls) == 3:
             raise KeyboardInterrupt
-        return original(config, inputs, tasks)
+        return original(config, *args)
 
     original = export_module.render_table
     monkeypatch.setattr(export_module, "render_table", failing)
