@@ -174,9 +174,9 @@ def _handler_for(hub: FakeHub) -> type[BaseHTTPRequestHandler]:
             self.end_headers()
             self.wfile.write(data)
 
-        def _error(self, status: int, message: str, code: str | None = None) -> None:
+        def _error(self, status: int, message: str, code: str | None = None, **extra) -> None:
             headers = {"X-Error-Message": message, **({"X-Error-Code": code} if code else {})}
-            self._send(status, {"error": message}, headers)
+            self._send(status, {"error": message, **extra}, headers)
 
         def _authorized(self) -> bool:
             auth = self.headers.get("Authorization", "")
@@ -252,10 +252,11 @@ def _handler_for(hub: FakeHub) -> type[BaseHTTPRequestHandler]:
         def _create_repo(self, payload: dict) -> None:
             repo_type = payload.get("type") or "model"
             repo_id = f"{payload.get('organization') or hub.user}/{payload['name']}"
-            if (repo_type, repo_id) in hub.repos:
-                return self._error(409, "You already created this dataset repo")
+            url = f"{hub.url}/{repo_type}s/{repo_id}"
+            if (repo_type, repo_id) in hub.repos:  # the Hub names the existing repo in its 409 answer
+                return self._error(409, "You already created this dataset repo", url=url)
             hub.create_repo(repo_type, repo_id, payload.get("visibility") == "private" or bool(payload.get("private")))
-            self._send(200, {"url": f"{hub.url}/{repo_type}s/{repo_id}", "name": repo_id})
+            self._send(200, {"url": url, "name": repo_id})
 
         def _create_branch(self, repo: Repo, branch: str) -> None:
             if branch in repo.branches:
