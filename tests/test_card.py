@@ -1,0 +1,98 @@
+"""The rendered dataset card validates locally, carries the build's real figures, and cites correctly.
+
+The Hub's own validation endpoint is unreachable here, so "validates" means: the card parses with
+``huggingface_hub``'s ``DatasetCard``, every metadata key the Hub expects is there with a value
+from the Hub's vocabularies, and ``datasets`` reads its ``configs``/``dataset_info``.
+"""
+
+from __future__ import annotations
+
+import configparser
+import re
+from pathlib import Path
+
+import yaml
+from datasets import get_dataset_config_names, load_dataset
+from huggingface_hub import DatasetCard
+
+from release_helpers import built_sample, hub_env  # noqa: F401
+from stepinst_data.card import CITATION
+from stepinst_data.card_check import check_folder, check_metadata
+from stepinst_data.hub_metadata import REQUIRED_KEYS
+from stepinst_data.ratings.agreement import annotators, ordinal_alpha, reliability_matrix
+from stepinst_data.ratings_store import read_ratings_store
+from stepinst_data.sample import SAMPLE_RATINGS, SAMPLE_STEPS
+from stepinst_data.steps_store import read_steps_store
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _card(folder: Path) -> DatasetCard:
+    return DatasetCard.load(folder / "README.md")
+
+
+def test_rendered_card_passes_every_local_check(built_sample, hub_env):
+    assert check_folder(built_sample) == []
+    meta = _card(built_sample).data.to_dict()
+    assert all(meta.get(key) for key in REQUIRED_KEYS)
+    assert meta["license"] == "apache-2.0" and meta["language"] == ["en"]
+    assert meta["size_categories"] == ["n<1K"]  # 302 train rows in the largest config
+    assert meta["source_datasets"] == ["extended|natural-instructions"]
+    names = [c["config_name"] for c in meta["configs"]]
+    assert names == get_dataset_config_names(str(built_sample))
+    assert {"definition", "steps_ordered", "steps_shuffled", "steps_reversed", "ratings"} <= set(names)
+
+
+def test_metadata_checker_names_each_bad_value():
+    meta = {"license": "apache", "language": ["english"], "task_categories": ["chatting"], "size_categories": ["big"]}
+    problems = check_metadata(meta)
+    assert "README.md: YAML header lacks `pretty_name`" in problems
+    assert any("license 'apache'" in p for p in problems)
+    assert any("task_categories value 'chatting'" in p for p in problems)
+    assert any("size_categories value 'big'" in p for p in problems)
+
+
+def test_card_tables_carry_the_real_row_counts(built_sample, hub_env):
+    text = _card(built_sample).text
+    for name in ("definition", "steps_ordered", "steps_ordered_hq", "ratings"):
+        data = load_dataset(str(built_sample), name)
+        row = next(line for line in text.splitlines() if line.startswith(f"| `{name}` | ") and "rows" not in line)
+        assert row.rstrip(" |").endswith(f"| {data['train'].num_rows} | {data['test'].num_rows}"), row
+    train = load_dataset(str(built_sample), "definition", split="train")
+    assert f"| train | {len(set(train['task_name']))} | {len(set(train['category']))} | {train.num_rows} |" in text
+
+
+def test_card_carries_the_steps_and_agreement_figures(built_sample, hub_env):
+    text = _card(built_sample).text
+    counts = sorted(len(r.steps) for r in read_steps_store(SAMPLE_STEPS).values())
+    assert f"Steps per task: min {counts[0]}," in text and f", max {counts[-1]}." in text
+    store = read_ratings_store(SAMPLE_RATINGS)
+    humans = annotators(store.records)
+    for criterion in store.rubric.criterion_names:
+        alpha = ordinal_alpha(reliability_matrix(store.records, criterion, humans), store.rubric)
+        assert re.search(rf"\| `{criterion}` \|.*\| {alpha:.3f} \|", text), criterion
+    assert "36 ratings of 12 tasks by 3 annotators" in text
+
+
+def test_card_cites_the_paper_supernatinst_and_the_release(built_sample, hub_env):
+    text = _card(built_sample).text
+    bib = CITATION.read_text(encoding="utf-8").strip()
+    assert bib in text
+    assert re.findall(r"^@\w+\{(\w+),", bib, flags=re.M) == ["wu2023stepbystep", "wang2022supernaturalinstructions", "stepinst2026"]
+    assert "arXiv:2305.04429" in bib and "10.18653/v1/2022.emnlp-main.340" in bib
+
+
+def test_citation_cff_agrees_with_the_bibtex_and_the_package():
+    cff = yaml.safe_load((ROOT / "CITATION.cff").read_text(encoding="utf-8"))
+    assert cff["cff-version"] == "1.2.0" and {"message", "title", "authors"} <= set(cff)
+    setup = configparser.ConfigParser()
+    setup.read(ROOT / "setup.cfg")
+    assert cff["version"] == setup["metadata"]["version"]
+    paper = cff["preferred-citation"]
+    bib = CITATION.read_text(encoding="utf-8")
+    assert paper["title"] in bib and paper["url"] in bib
+    families = [a["family-names"] for a in paper["authors"]]
+    paper_authors = re.search(r"author\s*=\s*\{(.+?)\},\n", bib).group(1)
+    assert [name.split(",")[0].strip() for name in paper_authors.split(" and ")] == families
+    supernatinst = cff["references"][0]
+    assert supernatinst["doi"] in bib
