@@ -9,7 +9,6 @@ The ``rate`` command group (stepinst_data/commands/rate.py) calls :func:`add_jud
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import logging
 from pathlib import Path
@@ -37,6 +36,7 @@ def run_judge(args: argparse.Namespace) -> int:
     from ..generation.judge import Judge, annotator_for, open_ratings
     from ..generation.client import make_async_client
     from ..generation.limiter import RateLimiter
+    from ..generation.runner import run_coroutine
     from ..ratings_store import DEFAULT_RUBRIC
     from ..sample import SAMPLE_STEPS
     from ..steps_store import acquire_store_lock, read_steps_store
@@ -67,7 +67,7 @@ def run_judge(args: argparse.Namespace) -> int:
             logger.warning("not rating %d task(s) with stale steps: %s", len(stale), ", ".join(stale[:10]))
         logger.info("%d task(s) to rate, %d already rated by %s", len(items), len(rated), annotator_for(args.model))
         judge = Judge(config, ratings, encoding, price, args.concurrency, RateLimiter(args.rpm, args.tpm), args.max_attempts)
-        stats = asyncio.run(_run(judge, client, items))
+        stats = run_coroutine(_run(judge, client, items))
     finally:
         lock.release()
     print(json.dumps({**stats.to_dict(), "already_rated": len(rated), "stale": len(stale),

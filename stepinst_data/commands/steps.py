@@ -8,7 +8,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import logging
 import sys
@@ -157,7 +156,7 @@ def run_estimate(args: argparse.Namespace) -> int:
 def run_generate(args: argparse.Namespace) -> int:
     from ..generation.client import make_async_client
     from ..generation.limiter import RateLimiter
-    from ..generation.runner import Generator, failures_path_for, load_store_for_run, plan_run
+    from ..generation.runner import Generator, failures_path_for, load_store_for_run, plan_run, run_coroutine
     from ..steps_store import acquire_store_lock
 
     tasks = load_selected_tasks(args)
@@ -176,7 +175,7 @@ def run_generate(args: argparse.Namespace) -> int:
             args.concurrency, RateLimiter(args.rpm, args.tpm), args.max_attempts,
             progress=not args.no_progress,
         )
-        stats = asyncio.run(_generate(generator, client, plan.todo))
+        stats = run_coroutine(_generate(generator, client, plan.todo))
     finally:
         lock.release()
     _print_report(stats, len(plan.done), enc_name, failures)

@@ -28,6 +28,18 @@ from .tokens import Price, count_message_tokens
 logger = logging.getLogger(__name__)
 
 
+def run_coroutine(coro: Any) -> Any:
+    """``asyncio.run``, also where an event loop is already running (Jupyter): then in a worker thread."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coro)
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coro).result()
+
+
 def failures_path_for(store: str | Path) -> Path:
     return Path(str(store) + ".failures.jsonl")
 

