@@ -96,3 +96,11 @@ def test_citation_cff_agrees_with_the_bibtex_and_the_package():
     assert [name.split(",")[0].strip() for name in paper_authors.split(" and ")] == families
     supernatinst = cff["references"][0]
     assert supernatinst["doi"] in bib
+
+
+def test_readme_cites_the_paper_as_the_bibtex_does():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    bib = CITATION.read_text(encoding="utf-8")
+    authors = re.search(r"author\s*=\s*\{(.+?)\},\n", bib).group(1)
+    assert "@article{wu2023stepbystep," in readme and authors in readme
+    assert "Improving Cross-Task Generalization with Step-by-Step Instructions" in readme

@@ -110,3 +110,20 @@ def test_price_table_overrides_and_batch(tmp_path):
     prices.write_text(json.dumps({"bad": {"input": 1}}))
     with pytest.raises(ValueError, match="'bad' needs 'input' and 'output'"):
         tokens.resolve_price("bad", price_file=prices)
+
+
+def test_run_coroutine_works_inside_a_running_event_loop():
+    """Jupyter runs an event loop: `stepinst steps generate` called from a notebook must still work."""
+    import asyncio
+
+    from stepinst_data.generation.runner import run_coroutine
+
+    async def answer() -> int:
+        await asyncio.sleep(0)
+        return 42
+
+    async def inside_a_loop() -> int:
+        return run_coroutine(answer())
+
+    assert run_coroutine(answer()) == 42
+    assert asyncio.run(inside_a_loop()) == 42
