@@ -92,25 +92,26 @@ def agreement(store: RatingsStore) -> dict[str, float] | None:
 def ratings_section(inputs: BuildInputs) -> str:
     """The rating protocol, agreement and score figures of this build's ratings."""
     store = inputs.ratings
-    if not store or not store.records:
+    humans = store.human_records if store else []
+    if not humans:
         return "This build includes no human ratings."
     rubric = store.rubric
-    annotators = Counter(r["annotator"] for r in store.records)
-    per_task = Counter(r["task_name"] for r in store.records)
+    raters = Counter(r["annotator"] for r in humans)
+    per_task = Counter(r["task_name"] for r in humans)
     low, high = min(per_task.values()), max(per_task.values())
     lines = [
         f"Protocol: annotators read a task's definition and its steps and score every criterion of "
         f"rubric `{rubric.name}` with an integer from {rubric.min_score} to {rubric.max_score}. "
-        f"{len(store.records)} ratings of {len(per_task)} tasks by {len(annotators)} annotators "
+        f"{len(humans)} ratings of {len(per_task)} tasks by {len(raters)} annotators "
         f"({low if low == high else f'{low}-{high}'} ratings per task). "
-        f"`steps_quality` is the mean `{rubric.aggregate_criterion}` score over a task's annotators; "
+        f"`steps_quality` is the mean `{rubric.aggregate_criterion}` score over a task's human annotators; "
         f"`steps_ordered_hq` keeps the train tasks whose `steps_quality` is at least {DEFAULT_MIN_STEPS_QUALITY:g}.",
         "",
     ]
     alphas = agreement(store)
     lines += ["| criterion | definition shown to annotators | mean score | Krippendorff's alpha (ordinal) |", "|---|---|---:|---:|"]
     for c in rubric.criteria:
-        score = mean(r[c.name] for r in store.records)
+        score = mean(r[c.name] for r in humans)
         alpha = f"{alphas[c.name]:.3f}" if alphas and c.name in alphas else "-"
         lines.append(f"| `{c.name}` | {c.description} | {score:.2f} | {alpha} |")
     if alphas is None:
@@ -118,6 +119,12 @@ def ratings_section(inputs: BuildInputs) -> str:
     quality = store.overall_by_task()
     passing = sum(q >= DEFAULT_MIN_STEPS_QUALITY for q in quality.values())
     lines.append(f"\n{passing} of {len(quality)} rated tasks reach `steps_quality` >= {DEFAULT_MIN_STEPS_QUALITY:g}.")
+    judges = sorted({r["annotator"] for r in store.records} - set(raters))
+    if judges:
+        lines.append(
+            f"\nThe `ratings` configuration also holds {len(store.records) - len(humans)} ratings by LLM judges "
+            f"({', '.join(f'`{j}`' for j in judges)}); they are left out of the figures above and of `steps_quality`."
+        )
     return "\n".join(lines)
 
 

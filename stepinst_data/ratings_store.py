@@ -18,6 +18,7 @@ from typing import Any
 
 from filelock import FileLock, Timeout
 
+from .ratings import is_llm
 from .steps_store import ensure_line_boundary
 
 logger = logging.getLogger(__name__)
@@ -85,10 +86,15 @@ class RatingsStore:
         """The tasks this annotator has already rated (where the rating page resumes)."""
         return {r["task_name"] for r in self.records if r["annotator"] == annotator}
 
+    @property
+    def human_records(self) -> list[dict[str, Any]]:
+        """The ratings of people: ``llm:<model>`` judges never count as human ratings."""
+        return [r for r in self.records if not is_llm(r["annotator"])]
+
     def overall_by_task(self) -> dict[str, float]:
-        """The aggregated score (mean over annotators of the aggregate criterion) per task."""
+        """The aggregated human score (mean over human annotators of the aggregate criterion) per task."""
         scores: dict[str, list[int]] = {}
-        for r in self.records:
+        for r in self.human_records:
             scores.setdefault(r["task_name"], []).append(r[self.rubric.aggregate_criterion])
         return {task: float(mean(values)) for task, values in scores.items()}
 

@@ -15,3 +15,23 @@ def test_torn_last_line_is_ignored_and_moved_aside_on_the_next_append(tmp_path):
     append_ratings(store, [{"task_name": "task3_c", "annotator": "ann", **scores}])
     assert [r["task_name"] for r in read_ratings_store(store).records] == ["task1_a", "task3_c"]
     assert (tmp_path / "ratings.jsonl.torn").read_text() == '{"task_name": "task2_b", "annot\n'
+
+
+def test_llm_judge_ratings_never_count_as_human_ratings():
+    """steps_quality (and so steps_ordered_hq) and the card's human figures come from people only."""
+    from stepinst_data.card_sections import ratings_section
+    from stepinst_data.ratings_store import DEFAULT_RUBRIC, RatingsStore
+
+    def rating(task: str, who: str, score: int) -> dict:
+        return {"task_name": task, "annotator": who, "comment": "", **{c: score for c in DEFAULT_RUBRIC.criterion_names}}
+
+    store = RatingsStore(DEFAULT_RUBRIC, [rating("t1", "alice", 2), rating("t1", "bob", 3), rating("t1", "llm:gpt-4o", 5)])
+    assert store.overall_by_task() == {"t1": 2.5}
+    assert [r["annotator"] for r in store.human_records] == ["alice", "bob"]
+
+    class Inputs:  # ratings_section reads only the store
+        ratings = store
+
+    text = ratings_section(Inputs())
+    assert "2 ratings of 1 tasks by 2 annotators" in text
+    assert "also holds 1 ratings by LLM judges (`llm:gpt-4o`)" in text
