@@ -199,15 +199,30 @@ def yaml_metadata(written: Sequence[ConfigFiles], inputs: BuildInputs) -> tuple[
     return configs, infos
 
 
-def _check_out(out: Path, overwrite: bool) -> None:
+def _check_out(out: Path, overwrite: bool, inputs: BuildInputs) -> None:
+    """Refuse an ``--out`` whose replacement would delete anything stepinst did not write.
+
+    The new folder is swapped in whole, so whatever else the old one holds is removed: an input
+    store kept there (generated steps cost money) is refused even with ``--overwrite``.
+    """
     if not out.exists():
         return
     if not out.is_dir():
         raise ExportError(f"--out {out} exists and is not a folder; choose another path")
-    if (out / MANIFEST).is_file() or not any(out.iterdir()) or overwrite:
+    paths = (inputs.steps_path if inputs.steps is not None else None, inputs.ratings_path)
+    stores = [p for p in paths if p and Path(p).resolve().is_relative_to(out.resolve())]
+    if stores:
+        raise ExportError(
+            f"--out {out} holds the input store(s) {stores}, which rebuilding would delete; "
+            "move them out of the output folder (or choose another --out)"
+        )
+    built = (out / MANIFEST).is_file()
+    foreign = sorted(p.name for p in out.iterdir() if not (built and p.name in ("README.md", MANIFEST, "data")))
+    if not foreign or overwrite:
         return
+    what = "was not built by stepinst" if not built else "holds files stepinst did not write"
     raise ExportError(
-        f"--out {out} already holds files that stepinst did not write; refusing to replace them. "
+        f"--out {out} {what} ({', '.join(foreign[:5])}{', ...' if len(foreign) > 5 else ''}); refusing to replace it. "
         "Choose an empty or new folder, or pass --overwrite to replace its contents."
     )
 
@@ -237,7 +252,7 @@ def export(
     from .card import DEFAULT_REPO_ID, render_card  # the card needs stats of the written files
 
     out = Path(out)
-    _check_out(out, overwrite)
+    _check_out(out, overwrite, inputs)
     configs = list(configs) if configs is not None else default_configs(inputs)
     if any(c.uses_steps for c in configs):
         inputs.check_steps()

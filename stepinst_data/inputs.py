@@ -24,6 +24,7 @@ class BuildInputs:
     steps: dict[str, StepsRecord] | None = None
     ratings: RatingsStore | None = None
     steps_path: str = "<steps store>"
+    ratings_path: str | None = None
 
     def quality_by_task(self) -> dict[str, float]:
         return self.ratings.overall_by_task() if self.ratings else {}
@@ -35,7 +36,6 @@ class BuildInputs:
         problems = check_steps_for_tasks(self.steps, self.table.infos, self.steps_path)
         if problems:
             raise StepsStoreError("\n".join(problems))
-
 
 
 def load_build_inputs(
@@ -60,4 +60,4 @@ def load_build_inputs(
         unknown = sorted({r["task_name"] for r in store.records} - known)
         if unknown:
             logger.warning("%s: ignoring ratings of %d task(s) not in this build: %s", ratings, len(unknown), unknown)
-    return BuildInputs(table, records, store, str(steps) if steps else "<steps store>")
+    return BuildInputs(table, records, store, str(steps) if steps else "<steps store>", str(ratings) if ratings else None)

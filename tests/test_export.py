@@ -99,6 +99,28 @@ def test_out_folder_with_foreign_files_is_refused(tmp_path):
     assert not (out / "thesis.tex").exists() and (out / "README.md").is_file()
 
 
+def test_rebuild_keeps_files_a_user_added_to_a_built_folder(tmp_path):
+    out = tmp_path / "stepinst"
+    export(_inputs(), out, [PRESETS["definition"]])
+    (out / "notes.md").write_text("mine")
+    with pytest.raises(ExportError, match=r"holds files stepinst did not write \(notes.md\)"):
+        export(_inputs(), out, [PRESETS["definition"]])
+    assert (out / "notes.md").read_text() == "mine"
+
+
+@pytest.mark.parametrize("overwrite", [False, True])
+def test_a_steps_store_inside_the_output_folder_is_never_deleted(tmp_path, overwrite):
+    """Generated steps cost money: a rebuild that would delete its own input store is refused."""
+    out = tmp_path / "stepinst"
+    export(_inputs(), out, [PRESETS["definition"]])
+    store = out / "steps.jsonl"
+    shutil.copy(SAMPLE_STEPS, store)
+    inputs = load_build_inputs(SAMPLE_NATINST, store, cache_dir=tmp_path / "cache")
+    with pytest.raises(ExportError, match="holds the input store"):
+        export(inputs, out, [PRESETS["steps_ordered"]], overwrite=overwrite)
+    assert store.read_bytes() == SAMPLE_STEPS.read_bytes()
+
+
 def test_interrupted_build_leaves_the_previous_folder_whole(tmp_path, monkeypatch):
     out = tmp_path / "stepinst"
     export(_inputs(), out)
