@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow.parquet as pq
+import yaml
 
 from . import hub_metadata
 from .stats import MANIFEST
@@ -66,6 +67,16 @@ def check_metadata(meta: dict[str, Any], where: str = "README.md") -> list[str]:
     return problems
 
 
+def local_files(folder: str | os.PathLike) -> dict[str, Path]:
+    """The files of a built folder that belong on the Hub: the card, the manifest, ``data/``."""
+    folder = Path(folder)
+    files = {"README.md": folder / "README.md", MANIFEST: folder / MANIFEST}
+    for path in sorted((folder / "data").rglob("*")):
+        if path.is_file() and not any(part.startswith(".") for part in path.relative_to(folder).parts):
+            files[path.relative_to(folder).as_posix()] = path
+    return files
+
+
 def _check_configs(folder: Path, meta: dict[str, Any], manifest: dict[str, Any]) -> list[str]:
     """``configs`` entries are well-formed, point at existing files, and match the build manifest."""
     problems, referenced, defaults = [], set(), 0
@@ -95,7 +106,7 @@ def _check_configs(folder: Path, meta: dict[str, Any], manifest: dict[str, Any])
     built = set(manifest.get("configs", {}))
     if built != {n for n in names if n}:
         problems.append(f"README.md configs {sorted(n for n in names if n)} differ from the built configs {sorted(built)}; rebuild")
-    for path in sorted(p.relative_to(folder).as_posix() for p in (folder / "data").rglob("*") if p.is_file()):
+    for path in sorted(p for p in local_files(folder) if p.startswith("data/")):
         if path not in referenced:
             problems.append(f"{path}: not referenced by the card's configs (a stale file?); rebuild into an empty folder")
     return problems
@@ -115,10 +126,16 @@ def _check_infos(folder: Path, meta: dict[str, Any]) -> list[str]:
             continue
         if not name or not isinstance(entry.get("data_files"), list):
             continue
-        expected = datasets.Features._from_yaml_list(info.get("features", []))
-        rows = {s.get("name"): s.get("num_examples") for s in info.get("splits", [])}
+        try:
+            expected = datasets.Features._from_yaml_list(info.get("features") or [])
+        except (TypeError, ValueError, KeyError, AttributeError) as e:
+            problems.append(f"README.md: dataset_info features of config {name!r} do not parse ({type(e).__name__}: {e})")
+            continue
+        rows = {s.get("name"): s.get("num_examples") for s in info.get("splits") or [] if isinstance(s, dict)}
         for item in entry["data_files"]:
-            path = folder / item.get("path", "")
+            if not isinstance(item, dict) or not {"split", "path"} <= set(item):
+                continue  # reported by _check_configs
+            path = folder / item["path"]
             if not path.is_file():
                 continue
             parquet = pq.ParquetFile(path)
@@ -163,11 +180,14 @@ def check_folder(folder: str | os.PathLike, load: bool = True) -> list[str]:
         return [f"{folder}: no {MANIFEST}: this folder was not built by `stepinst build`; build it with `stepinst build --out {folder}`"]
     if not readme.is_file():
         return [f"{folder}: no README.md (the dataset card); rebuild with `stepinst build`"]
-    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    try:
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    except ValueError as e:
+        return [f"{manifest_path}: not valid JSON ({e}); rebuild with `stepinst build`"]
     try:
         card = DatasetCard(readme.read_text(encoding="utf-8"))
-    except ValueError as e:
-        return [f"{readme}: the card does not parse: {e}"]
+    except (ValueError, yaml.YAMLError) as e:
+        return [f"{readme}: the card's YAML header does not parse: {e}"]
     meta = card.data.to_dict()
     problems = check_metadata(meta)
     problems += [f"README.md: the card body lacks the section {s!r}" for s in REQUIRED_SECTIONS if s not in card.text]

@@ -8,7 +8,11 @@
 * Resumable: an interrupted push is rerun with the same command. Data files whose content the
   Hub already holds are not sent again (the LFS batch answer has no upload action for them), and
   files already committed unchanged are dropped from the commit.
-* The token comes from ``HF_TOKEN`` or the login cache (``hf auth login``); it is never printed.
+  Any Hub or network error ends in a :class:`PushError` that says to rerun. The tests run this
+  through the LFS upload path (Xet disabled); with ``hf_xet`` installed the client uploads
+  through Xet, which also skips content the Hub already holds, but that path is untested here.
+* The token comes from ``HF_TOKEN`` or the login cache (``hf auth login``); it is never printed,
+  and a read-only token is refused before anything is sent.
 """
 
 from __future__ import annotations
@@ -20,8 +24,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .card_check import assert_pushable
-from .stats import MANIFEST
+from .card_check import assert_pushable, local_files
 
 logger = logging.getLogger(__name__)
 
@@ -66,11 +69,9 @@ def check_repo_id(repo_id: str) -> str:
     from huggingface_hub.utils import HFValidationError, validate_repo_id
 
     try:
-        validate_repo_id(repo_id)
+        validate_repo_id(repo_id)  # also refuses more than one "/"
     except HFValidationError as e:
-        raise PushError(f"--repo {repo_id!r} is not a valid repo id ({e}); use the form ORG/NAME, e.g. my-org/stepinst") from None
-    if repo_id.count("/") > 1:
-        raise PushError(f"--repo {repo_id!r} is not a valid repo id; use the form ORG/NAME, e.g. my-org/stepinst")
+        raise PushError(f"{repo_id!r} is not a valid repo id ({e}); use the form ORG/NAME, e.g. my-org/stepinst") from None
     return repo_id
 
 
@@ -82,16 +83,6 @@ def resolve_token(token: str | None = None) -> str:
     if not token:
         raise PushError("no Hugging Face token found: run `hf auth login` or set HF_TOKEN (a token with write access)")
     return token
-
-
-def local_files(folder: str | os.PathLike) -> dict[str, Path]:
-    """The files of a built folder that belong on the Hub: the card, the manifest, ``data/``."""
-    folder = Path(folder)
-    files = {"README.md": folder / "README.md", MANIFEST: folder / MANIFEST}
-    for path in sorted((folder / "data").rglob("*")):
-        if path.is_file() and not any(part.startswith(".") for part in path.relative_to(folder).parts):
-            files[path.relative_to(folder).as_posix()] = path
-    return files
 
 
 def _chunks(items: Sequence, size: int) -> Iterator[Sequence]:
@@ -109,6 +100,9 @@ def _check_token(api, repo_id: str) -> None:
         if status == 401:
             raise PushError("the Hub refused the token (401): run `hf auth login` again or set HF_TOKEN to a valid write token") from None
         raise
+    role = ((user.get("auth") or {}).get("accessToken") or {}).get("role")
+    if role == "read":
+        raise PushError("the token is read-only: create a token with write access (hf.co/settings/tokens) and run `hf auth login` or set HF_TOKEN")
     logger.info("pushing to %s as %s", repo_id, user.get("name", "?"))
 
 
@@ -157,10 +151,29 @@ def push_folder(
     if dry_run:
         return PushResult(repo_id, branch, None, None, plan_push(folder))
 
-    from huggingface_hub import CommitOperationAdd, CommitOperationDelete, HfApi
-    from huggingface_hub.errors import RevisionNotFoundError
+    from huggingface_hub import HfApi
+    from huggingface_hub.errors import HfHubHTTPError
 
     api = HfApi(endpoint=endpoint, token=resolve_token(token))
+    network_errors = (OSError, *HfHubHTTPError.__bases__)  # HTTP statuses, and the HTTP client's own errors
+    try:
+        return _upload(api, Path(folder), repo_id, branch, private, chunk_size, commit_message)
+    except (*network_errors, RuntimeError) as e:
+        # the client wraps a failed file upload in a RuntimeError("Error while uploading ...")
+        if isinstance(e, RuntimeError) and not isinstance(e.__cause__, network_errors):
+            raise
+        cause = f" ({type(e.__cause__).__name__}: {e.__cause__})" if e.__cause__ is not None else ""
+        raise PushError(
+            f"the push to datasets/{repo_id} ({branch}) stopped: {type(e).__name__}: {e}{cause}\n"
+            "Nothing is lost: rerun the same command to finish; files that already arrived are not sent again."
+        ) from e
+
+
+def _upload(api, folder: Path, repo_id: str, branch: str, private: bool, chunk_size: int, commit_message: str | None) -> PushResult:
+    """Create the repo/branch, pre-upload the files in chunks, then make the one commit."""
+    from huggingface_hub import CommitOperationAdd, CommitOperationDelete
+    from huggingface_hub.errors import RevisionNotFoundError
+
     _check_token(api, repo_id)
     api.create_repo(repo_id, repo_type=REPO_TYPE, private=private, exist_ok=True)
     if branch != "main":

@@ -80,6 +80,7 @@ class FakeHub:
 
     def __init__(self, tokens: set[str] | None = None, user: str = "test-user", orgs: tuple[str, ...] = ("my-org",)):
         self.tokens = tokens or {"test-token"}
+        self.read_only_tokens: set[str] = set()  # tokens whoami reports with role "read"
         self.user, self.orgs = user, orgs
         self.repos: dict[tuple[str, str], Repo] = {}
         self.lfs_objects: dict[str, bytes] = {}
@@ -226,7 +227,10 @@ def _handler_for(hub: FakeHub) -> type[BaseHTTPRequestHandler]:
             if not self._authorized():
                 return
             if method == "GET" and path == "/api/whoami-v2":
-                return self._send(200, {"type": "user", "name": hub.user, "orgs": [{"name": o} for o in hub.orgs]})
+                token = self.headers["Authorization"][len("Bearer "):]
+                role = "read" if token in hub.read_only_tokens else "write"
+                return self._send(200, {"type": "user", "name": hub.user, "orgs": [{"name": o} for o in hub.orgs],
+                                        "auth": {"type": "access_token", "accessToken": {"role": role}}})
             if method == "POST" and path == "/api/repos/create":
                 return self._create_repo(json.loads(body))
             if method == "POST" and path == "/api/validate-yaml":

@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 
 import pytest
-from huggingface_hub.errors import HfHubHTTPError
 
 from fake_hub import FakeHub
 from release_helpers import build_sample, built_sample, fresh_copy, hub_env, subprocess_env  # noqa: F401
@@ -68,7 +67,7 @@ def test_private_repo_on_a_new_branch(built_sample, hub_env, hub):
 
 def test_rerun_after_a_failed_commit_sends_no_blob_again(built_sample, hub_env, hub):
     hub.fail_commits = 1
-    with pytest.raises(HfHubHTTPError, match="500"):
+    with pytest.raises(PushError, match=r"(?s)500.*rerun the same command to finish"):
         _push(built_sample, hub)
     uploaded = list(hub.lfs_puts)
     assert set(uploaded) == _parquet_blobs(built_sample) and not hub.commits
@@ -82,7 +81,7 @@ def test_rerun_after_a_failed_commit_sends_no_blob_again(built_sample, hub_env, 
 
 def test_rerun_after_an_interrupted_upload_sends_only_the_rest(built_sample, hub_env, hub):
     hub.fail_lfs_puts_after = 5
-    with pytest.raises(Exception):
+    with pytest.raises(PushError, match=r"(?s)simulated interruption.*rerun the same command"):
         _push(built_sample, hub, chunk_size=4)
     assert len(hub.lfs_puts) == 5 and not hub.commits
 
@@ -144,6 +143,13 @@ def test_missing_token_says_how_to_log_in(built_sample, hub_env, hub):
 def test_refused_token_says_so(built_sample, hub_env, hub):
     with pytest.raises(PushError, match="refused the token"):
         push_folder(built_sample, REPO, token="wrong-token", endpoint=hub.url)
+    assert [r.path for r in hub.requests] == ["/api/whoami-v2"]
+
+
+def test_read_only_token_is_refused_before_any_upload(built_sample, hub_env, hub):
+    hub.read_only_tokens.add(TOKEN)
+    with pytest.raises(PushError, match="read-only.*write access"):
+        _push(built_sample, hub)
     assert [r.path for r in hub.requests] == ["/api/whoami-v2"]
 
 
