@@ -129,18 +129,19 @@ def read_ratings_store(path: str | os.PathLike) -> RatingsStore:
     if not path.is_file():
         raise RatingsError(f"{path}: ratings store not found")
     rubric, records, seen = DEFAULT_RUBRIC, [], {}
-    with open(path, encoding="utf-8") as f:
+    with open(path, "rb") as f:  # bytes: a crash can cut the last line inside a UTF-8 character
         for lineno, line in enumerate(f, start=1):
             if not line.strip():
                 continue
             where = f"{path}:{lineno}"
             try:
-                data = json.loads(line)
-            except json.JSONDecodeError as e:
-                if not line.endswith("\n"):  # the last line, cut short by a crash mid-write
+                data = json.loads(line.decode("utf-8"))
+            except (json.JSONDecodeError, UnicodeDecodeError) as e:
+                if not line.endswith(b"\n"):  # the last line, cut short by a crash mid-write
                     logger.warning("%s: ignoring a truncated last line (interrupted write)", where)
                     break
-                raise RatingsError(f"{where}: malformed JSON ({e.msg})") from None
+                reason = f"malformed JSON ({e.msg})" if isinstance(e, json.JSONDecodeError) else f"not UTF-8 ({e.reason})"
+                raise RatingsError(f"{where}: {reason}") from None
             if isinstance(data, dict) and "rubric" in data:
                 if records:
                     raise RatingsError(f"{where}: the rubric header must be the first line")

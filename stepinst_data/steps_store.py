@@ -88,19 +88,19 @@ def scan_steps_store(path: str | os.PathLike) -> tuple[dict[str, StepsRecord], l
         return {}, [f"{path}: steps store not found"]
     records: dict[str, StepsRecord] = {}
     problems: list[str] = []
-    with open(path, encoding="utf-8") as f:
-        lines = f.read().split("\n")
-    for lineno, line in enumerate(lines, start=1):
-        if not line.strip():
+    lines = path.read_bytes().split(b"\n")  # bytes: a crash can cut the last line inside a UTF-8 character
+    for lineno, raw_line in enumerate(lines, start=1):
+        if not raw_line.strip():
             continue
         where = f"{path}:{lineno}"
         try:
-            record = _parse_record(line, where)
-        except json.JSONDecodeError as e:
+            record = _parse_record(raw_line.decode("utf-8"), where)
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            reason = f"malformed JSON ({e.msg})" if isinstance(e, json.JSONDecodeError) else f"not UTF-8 ({e.reason})"
             if lineno == len(lines):
                 logger.warning("%s: ignoring a truncated last line (interrupted write)", where)
             else:
-                problems.append(f"{where}: malformed JSON ({e.msg}); fix or delete this line")
+                problems.append(f"{where}: {reason}; fix or delete this line")
             continue
         except StepsStoreError as e:
             problems.append(str(e))

@@ -17,6 +17,17 @@ def test_torn_last_line_is_ignored_and_moved_aside_on_the_next_append(tmp_path):
     assert (tmp_path / "ratings.jsonl.torn").read_text() == '{"task_name": "task2_b", "annot\n'
 
 
+def test_a_last_line_cut_inside_a_utf8_character_is_ignored(tmp_path):
+    from stepinst_data.ratings_store import append_ratings, read_ratings_store
+
+    store = tmp_path / "ratings.jsonl"
+    scores = {"correctness": 4, "completeness": 4, "order": 5, "overall": 4}
+    append_ratings(store, [{"task_name": "task1_a", "annotator": "zoë", **scores}])
+    with open(store, "ab") as f:
+        f.write('{"task_name": "task2_b", "annotator": "zoë'.encode()[:-1])  # cut inside "ë"
+    assert [r["annotator"] for r in read_ratings_store(store).records] == ["zoë"]
+
+
 def test_llm_judge_ratings_never_count_as_human_ratings():
     """steps_quality (and so steps_ordered_hq) and the card's human figures come from people only."""
     from stepinst_data.card_sections import ratings_section

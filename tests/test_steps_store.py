@@ -40,6 +40,18 @@ def test_torn_last_line_is_ignored_and_the_next_append_starts_a_new_line(tmp_pat
     assert (tmp_path / "steps.jsonl.torn").read_text() == '{"task_name": "task2_b", "ste\n'
 
 
+def test_a_last_line_cut_inside_a_utf8_character_is_a_torn_line(tmp_path):
+    """Steps are written with ensure_ascii=False: a crash can stop in the middle of a character."""
+    store = tmp_path / "steps.jsonl"
+    append_records(store, [_record("task1_a", steps=("Lire l'entrée.", "Répondre."))])
+    line = _record("task2_b", steps=("Étape un.", "Étape deux.")).to_json().encode("utf-8")
+    with open(store, "ab") as f:
+        f.write(line[: line.index("É".encode()) + 1])  # the first byte of a two-byte character
+    assert list(read_steps_store(store)) == ["task1_a"]
+    append_records(store, [_record("task3_c")])
+    assert list(read_steps_store(store)) == ["task1_a", "task3_c"]
+
+
 def test_malformed_middle_line_names_the_line(tmp_path):
     store = tmp_path / "steps.jsonl"
     store.write_text(_record("task1_a").to_json() + "\n{oops\n" + _record("task2_b").to_json() + "\n")
