@@ -185,6 +185,9 @@ def test_batch_api_end_to_end(tmp_path, capsys):
         collected = json.loads(capsys.readouterr().out)
         assert collected["done"] == 4 and collected["failed"] == 2
         assert collected["prompt_tokens"] > 0
+        lines = out.read_text()
+        assert main(["steps", "batch", "collect", *args]) == 1  # collecting twice appends nothing
+        assert "already collected" in capsys.readouterr().err and out.read_text() == lines
         assert {f["task_name"] for f in failures(out)} == {names[definition_for(1)], names[definition_for(4)]}
         n = len(server.chat_requests())
         assert generate(server, tmp_path / "ni", out) == 0  # failed batch items retried the normal way
@@ -193,6 +196,19 @@ def test_batch_api_end_to_end(tmp_path, capsys):
     assert len(read_steps_store(out)) == 6
     state = json.loads(Path(str(out) + ".batch.json").read_text())
     assert state["collected_at"] and KEY not in json.dumps(state)
+
+
+def test_forced_batch_submit_keeps_the_uncollected_batch_state(tmp_path, capsys):
+    write_natinst(tmp_path / "ni", 3)
+    out = tmp_path / "steps.jsonl"
+    with FakeOpenAI() as server:
+        args = ["--natinst", str(tmp_path / "ni"), "--model", "gpt-4o-mini", "--out", str(out), "--base-url", server.base_url]
+        assert main(["steps", "batch", "submit", *args]) == 0
+        first = json.loads(Path(str(out) + ".batch.json").read_text())["batch_id"]
+        assert main(["steps", "batch", "submit", *args, "--force"]) == 0
+    kept = json.loads(Path(f"{out}.batch.json.{first}").read_text())  # its paid results stay collectable
+    assert kept["batch_id"] == first and not kept.get("collected_at")
+    assert json.loads(Path(str(out) + ".batch.json").read_text())["batch_id"] != first
 
 
 @pytest.mark.slow

@@ -59,13 +59,18 @@ def submit(client: Any, tasks: list[Task], store: Path, config: ClientConfig, ve
            with_examples: bool, encoding: Any, force: bool = False) -> dict[str, Any]:
     """Upload the requests of ``tasks`` and create one batch; return the saved state."""
     state_path = state_path_for(store)
-    if state_path.is_file() and not force:
+    if state_path.is_file():
         old = read_state(state_path)
         if not old.get("collected_at"):
-            raise GenerationError(
-                f"{state_path}: batch {old['batch_id']} is not collected yet; run `stepinst steps batch "
-                "collect` first (or pass --force to submit another and forget that one)."
-            )
+            if not force:
+                raise GenerationError(
+                    f"{state_path}: batch {old['batch_id']} is not collected yet; run `stepinst steps batch "
+                    "collect` first (or pass --force to submit another; the old state file is kept aside)."
+                )
+            kept = state_path.with_name(f"{state_path.name}.{old['batch_id']}")
+            os.replace(state_path, kept)  # its results are paid for: keep what is needed to collect them
+            logger.warning("batch %s was not collected; its state is kept in %s (move it back to %s to collect it)",
+                           old["batch_id"], kept, state_path)
     if not tasks:
         raise GenerationError(f"{store}: every selected task already has steps; nothing to submit")
     lines = request_lines(tasks, config, with_examples)
@@ -97,6 +102,11 @@ def collect(client: Any, store: Path, definitions: dict[str, str], price: Price 
 
     state_path = state_path_for(store)
     state = read_state(state_path)
+    if state.get("collected_at"):
+        raise GenerationError(
+            f"{state_path}: batch {state['batch_id']} was already collected at {state['collected_at']}; "
+            "its records are in the store (submit a new batch for the tasks still missing)"
+        )
     batch = client.batches.retrieve(state["batch_id"])
     if batch.status not in FINAL_STATES:
         raise GenerationError(f"batch {batch.id} is {batch.status}; collect it once it is completed")
