@@ -31,7 +31,8 @@ def _cost(records: list[StepsRecord]) -> float | None:
         price = resolve_price(record.model)
         if price is None:
             return None
-        total += price.cost(record.usage.get("prompt_tokens", 0), record.usage.get("completion_tokens", 0))
+        usage = record.usage
+        total += price.cost(usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0), batch=bool(usage.get("batch_requests")))
     return total
 
 
@@ -56,7 +57,8 @@ def generation_section(inputs: BuildInputs) -> str:
     if usage:
         prompt = sum(u.get("prompt_tokens", 0) for u in usage)
         completion = sum(u.get("completion_tokens", 0) for u in usage)
-        lines.append(f"| tokens (API-reported) | {prompt:,} prompt + {completion:,} completion, {len(usage)} requests |")
+        requests = sum(u.get("requests", 1) for u in usage)
+        lines.append(f"| tokens (API-reported) | {prompt:,} prompt + {completion:,} completion, {requests:,} requests |")
         cost = _cost(records)
         lines.append(f"| cost | {'$%.2f' % cost if cost is not None else 'not priced (a model missing from the price table)'} |")
     else:

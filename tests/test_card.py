@@ -11,6 +11,7 @@ import configparser
 import re
 from pathlib import Path
 
+import pytest
 import yaml
 from datasets import get_dataset_config_names, load_dataset
 from huggingface_hub import DatasetCard
@@ -96,6 +97,9 @@ def test_citation_cff_agrees_with_the_bibtex_and_the_package():
     assert [name.split(",")[0].strip() for name in paper_authors.split(" and ")] == families
     supernatinst = cff["references"][0]
     assert supernatinst["doi"] in bib
+    entry = bib[bib.index("@inproceedings{wang2022"):]
+    listed = re.search(r"author\s*=\s*\{(.+?)\},\n", entry).group(1).split(" and ")
+    assert [a["family-names"] for a in supernatinst["authors"]] == [name.split(",")[0].strip() for name in listed]
 
 
 def test_readme_cites_the_paper_as_the_bibtex_does():
@@ -104,3 +108,16 @@ def test_readme_cites_the_paper_as_the_bibtex_does():
     authors = re.search(r"author\s*=\s*\{(.+?)\},\n", bib).group(1)
     assert "@article{wu2023stepbystep," in readme and authors in readme
     assert "Improving Cross-Task Generalization with Step-by-Step Instructions" in readme
+
+
+def test_card_cost_prices_batch_requests_at_half_price():
+    from stepinst_data.card_sections import _cost
+    from stepinst_data.generation.tokens import resolve_price
+    from stepinst_data.steps_store import StepsRecord
+
+    usage = {"prompt_tokens": 1_000_000, "completion_tokens": 1_000_000, "total_tokens": 2_000_000, "requests": 1}
+    direct = StepsRecord("t1", ["a", "b"], "", "gpt-4o-mini", "steps-v1", "0" * 64, "", dict(usage))
+    batched = StepsRecord("t2", ["a", "b"], "", "gpt-4o-mini", "steps-v1", "0" * 64, "", {**usage, "batch_requests": 1})
+    price = resolve_price("gpt-4o-mini")
+    assert _cost([direct]) == pytest.approx(price.input + price.output)
+    assert _cost([batched]) == pytest.approx((price.input + price.output) / 2)

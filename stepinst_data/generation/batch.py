@@ -167,4 +167,5 @@ def _answer(item: dict[str, Any]) -> tuple[str, str | None, dict[str, int] | Non
     if usage:
         usage = {k: int(usage.get(k) or 0) for k in ("prompt_tokens", "completion_tokens", "total_tokens")}
         usage["requests"] = 1
+        usage["batch_requests"] = 1  # billed at the Batch API's half price
     return text, None, usage
