@@ -7,6 +7,7 @@ body carries the real figures of this build, computed from the written files.
 from __future__ import annotations
 
 import logging
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -14,13 +15,15 @@ from typing import TYPE_CHECKING
 
 from huggingface_hub import DatasetCard, DatasetCardData
 
-from .inputs import BuildInputs
+from . import hub_metadata
 from .card_sections import generation_section, license_section, ratings_section, stats_section
+from .inputs import BuildInputs
 
 if TYPE_CHECKING:
     from .export import ConfigFiles
 
 logger = logging.getLogger(__name__)
+
 
 def _card_dir() -> Path:
     """``dataset_card/`` of the source checkout, or the copy a wheel installs under ``share/``."""
@@ -37,10 +40,18 @@ DEFAULT_REPO_ID = "stepinst/stepinst"
 
 
 def _size_category(rows: int) -> str:
-    for limit, label in [(1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M")]:
-        if rows < limit:
+    """The Hub's size bucket of ``rows`` (the buckets come from :func:`.hub_metadata.size_categories`)."""
+    for label in hub_metadata.size_categories():
+        bounds = re.findall(r"(\d+)([KMBT]?)", label)
+        if label.startswith("n<") and rows < _count(*bounds[0]):
             return label
-    return "1M<n<10M"
+        if "<n<" in label and _count(*bounds[0]) <= rows < _count(*bounds[1]):
+            return label
+    return "n>1T"
+
+
+def _count(number: str, unit: str) -> int:
+    return int(number) * {"": 1, "K": 10**3, "M": 10**6, "B": 10**9, "T": 10**12}[unit]
 
 
 def render_card(

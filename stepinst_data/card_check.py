@@ -60,8 +60,14 @@ def check_metadata(meta: dict[str, Any], where: str = "README.md") -> list[str]:
         if not (source in ("original", "extended") or str(source).startswith("extended|")):
             problems.append(f"{where}: source_datasets value {source!r} must be 'original', 'extended' or 'extended|<id>'")
     for value in _as_list(meta.get("multilinguality")):
-        if value not in hub_metadata.MULTILINGUALITY:
-            problems.append(f"{where}: multilinguality {value!r} is not one of {sorted(hub_metadata.MULTILINGUALITY)}")
+        if value not in hub_metadata.multilinguality():
+            problems.append(f"{where}: multilinguality {value!r} is not one of {sorted(hub_metadata.multilinguality())}")
+    for key, kind in (("annotations_creators", "annotations"), ("language_creators", "language")):
+        for value in _as_list(meta.get(key)):
+            if value not in hub_metadata.creators(kind):
+                problems.append(f"{where}: {key} value {value!r} is not one of {sorted(hub_metadata.creators(kind))}")
+    if "other" in _as_list(meta.get("license")) and not meta.get("license_name"):
+        problems.append(f"{where}: license 'other' needs a `license_name` (and a `license_link`)")
     if "pretty_name" in meta and not isinstance(meta["pretty_name"], str):
         problems.append(f"{where}: pretty_name must be a string")
     return problems

@@ -33,13 +33,27 @@ _SIZE_CATEGORIES_FALLBACK = (
 )
 
 
+def _datasets_resource(name: str):
+    """A JSON vocabulary shipped by the installed ``datasets``; None when it ships none."""
+    try:
+        return json.loads(resources.files("datasets.utils.resources").joinpath(name).read_text())
+    except (ModuleNotFoundError, FileNotFoundError, json.JSONDecodeError):
+        return None
+
+
 def size_categories() -> tuple[str, ...]:
     """The Hub's size buckets, from the installed ``datasets`` resources when it ships them."""
-    try:
-        text = resources.files("datasets.utils.resources").joinpath("size_categories.json").read_text()
-        return tuple(json.loads(text))
-    except (ModuleNotFoundError, FileNotFoundError, json.JSONDecodeError):
-        return _SIZE_CATEGORIES_FALLBACK
+    return tuple(_datasets_resource("size_categories.json") or _SIZE_CATEGORIES_FALLBACK)
+
+
+def creators(kind: str) -> frozenset[str]:
+    """Values of ``annotations_creators`` (kind ``annotations``) or ``language_creators`` (``language``)."""
+    known = _datasets_resource("creators.json") or _CREATORS_FALLBACK
+    return frozenset(known[kind])
+
+
+def multilinguality() -> frozenset[str]:
+    return frozenset(_datasets_resource("multilingualities.json") or _MULTILINGUALITY_FALLBACK)
 
 
 TASK_CATEGORIES = frozenset(
@@ -73,7 +87,11 @@ LICENSES = frozenset(
     """.split()
 )
 
-MULTILINGUALITY = frozenset({"monolingual", "multilingual", "translation", "other"})
+_MULTILINGUALITY_FALLBACK = ("monolingual", "multilingual", "translation", "other")
+_CREATORS_FALLBACK = {
+    "language": ["found", "crowdsourced", "expert-generated", "machine-generated", "other"],
+    "annotations": ["found", "crowdsourced", "expert-generated", "machine-generated", "no-annotation", "other"],
+}
 
 
 def language_codes() -> frozenset[str] | None:

@@ -62,6 +62,7 @@ class PushResult:
     commit_url: str | None
     commit_oid: str | None
     plan: PushPlan
+    changed: bool = True  # False when the repo already held exactly these files (no new commit)
 
 
 def check_repo_id(repo_id: str) -> str:
@@ -180,8 +181,9 @@ def _upload(api, folder: Path, repo_id: str, branch: str, private: bool, chunk_s
         api.create_branch(repo_id, branch=branch, repo_type=REPO_TYPE, exist_ok=True)
     try:
         remote = api.list_repo_files(repo_id, repo_type=REPO_TYPE, revision=branch)
+        head = api.repo_info(repo_id, repo_type=REPO_TYPE, revision=branch).sha
     except RevisionNotFoundError:  # a repo without any commit yet
-        remote = []
+        remote, head = [], None
     plan = plan_push(folder, remote)
     additions = [CommitOperationAdd(path_in_repo=name, path_or_fileobj=str(path)) for name, path in plan.files.items()]
     rounds = max(1, -(-len(additions) // chunk_size))
@@ -196,4 +198,4 @@ def _upload(api, folder: Path, repo_id: str, branch: str, private: bool, chunk_s
         repo_type=REPO_TYPE,
         revision=branch,
     )
-    return PushResult(repo_id, branch, info.commit_url, info.oid, plan)
+    return PushResult(repo_id, branch, info.commit_url, info.oid, plan, changed=info.oid != head)

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from filelock import FileLock, Timeout
 
@@ -202,7 +202,3 @@ def acquire_store_lock(path: str | os.PathLike) -> FileLock:
             "two runs on one store would interleave records."
         ) from None
     return lock
-
-
-def record_from_dict(data: dict[str, Any]) -> StepsRecord:
-    return _parse_record(json.dumps(data), "<record>")

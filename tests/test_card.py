@@ -51,6 +51,17 @@ def test_metadata_checker_names_each_bad_value():
     assert any("license 'apache'" in p for p in problems)
     assert any("task_categories value 'chatting'" in p for p in problems)
     assert any("size_categories value 'big'" in p for p in problems)
+    more = check_metadata({"license": "other", "annotations_creators": ["robots"], "multilinguality": "bilingual"})
+    assert any("license 'other' needs a `license_name`" in p for p in more)
+    assert any("annotations_creators value 'robots'" in p for p in more)
+    assert any("multilinguality 'bilingual'" in p for p in more)
+
+
+@pytest.mark.parametrize("rows, bucket", [(0, "n<1K"), (999, "n<1K"), (1000, "1K<n<10K"), (85_103, "10K<n<100K"), (2_000_000, "1M<n<10M")])
+def test_size_category_follows_the_hub_buckets(rows, bucket):
+    from stepinst_data.card import _size_category
+
+    assert _size_category(rows) == bucket
 
 
 def test_card_tables_carry_the_real_row_counts(built_sample, hub_env):

@@ -110,6 +110,7 @@ def test_push_of_an_unchanged_folder_makes_no_new_commit(built_sample, hub_env, 
     first = _push(built_sample, hub)
     puts = len(hub.lfs_puts)
     second = _push(built_sample, hub)
+    assert first.changed and not second.changed
     assert len(hub.commits) == 1 and second.commit_oid == first.commit_oid
     assert len(hub.lfs_puts) == puts
 

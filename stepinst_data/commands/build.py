@@ -53,6 +53,10 @@ def run_build(args: argparse.Namespace) -> int:
     from ..stats import format_stats
 
     _resolve_inputs(args)
+    if args.repo_id:
+        from ..push import check_repo_id
+
+        check_repo_id(args.repo_id)  # before the build: the card names it
     overrides = dict(
         max_num_instances_per_task=args.max_num_instances_per_task,
         max_num_instances_per_eval_task=args.max_num_instances_per_eval_task,

@@ -41,6 +41,10 @@ def run_push(args: argparse.Namespace) -> int:
     if args.dry_run:
         print(f"dry run: {args.folder} is valid; would upload to datasets/{result.repo_id} ({result.revision}):")
         print(result.plan.describe())
+        print("(stale data/ files of an earlier build on the Hub are listed and deleted at push time)")
+        return 0
+    if not result.changed:
+        print(f"nothing to push: datasets/{result.repo_id} ({result.revision}) already holds these {len(result.plan.files)} files")
         return 0
     print(f"pushed {len(result.plan.files)} files to datasets/{result.repo_id} ({result.revision})")
     if result.plan.deletions:

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ..natinst import Task
-from ..steps_store import StepsRecord, StepsStoreError, append_json_lines, append_records, scan_steps_store, utc_now
+from ..steps_store import StepsRecord, StepsStoreError, append_json_lines, append_records, read_steps_store, utc_now
 from .client import ClientConfig, GenerationError, chat
 from .limiter import RateLimiter
 from .parse import parse_steps
@@ -263,9 +263,7 @@ def load_store_for_run(store: Path, model: str, version: str, allow_mixed: bool)
     """The store's records, refusing unreadable lines and (unless allowed) other models/prompts."""
     if not store.exists():
         return {}
-    records, problems = scan_steps_store(store)
-    if problems:
-        raise StepsStoreError(problems[0] + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""))
+    records = read_steps_store(store)
     if not allow_mixed:
         check_store_compatible(records, store, model, version)
     return records

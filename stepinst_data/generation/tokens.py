@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import json
 import logging
 import os
 import threading
@@ -205,13 +204,3 @@ def count_message_tokens(messages: Sequence[dict[str, str]], encoding: Any) -> i
         for value in message.values():
             total += len(encoding.encode(value, disallowed_special=()))
     return total
-
-
-def count_text_tokens(text: str, encoding: Any) -> int:
-    return len(encoding.encode(text, disallowed_special=()))
-
-
-def format_price(price: Price | None) -> str:
-    if price is None:
-        return "no price known (pass --price-input/--price-output USD per 1M tokens)"
-    return json.dumps({"input_per_1M": price.input, "output_per_1M": price.output, "source": price.source})

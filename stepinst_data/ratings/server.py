@@ -62,10 +62,6 @@ class RatingSession:
             return set()
         return read_ratings_store(self.store).rated_by(self.annotator) & set(self.tasks)
 
-    def next_task(self) -> str | None:
-        rated = self.rated()
-        return next((name for name in self.tasks if name not in rated), None)
-
     def token(self, task_name: str) -> str:
         """A per-page token: a POST must come from a page this server rendered for that task."""
         message = f"{self.annotator}\0{task_name}".encode()
