@@ -86,27 +86,28 @@ def _quiet_http_logs() -> None:
             logging.getLogger(name).setLevel(logging.WARNING)
 
 
+def _client_args(config: ClientConfig, check: bool) -> dict[str, Any]:
+    """Key, base URL (checked reachable first, so a typo fails at once) and timeout of a client."""
+    _quiet_http_logs()
+    key = api_key()
+    base_url = config.resolved_base_url()
+    if check:
+        check_reachable(base_url)
+    return {"api_key": key, "base_url": base_url, "timeout": config.timeout}
+
+
 def make_async_client(config: ClientConfig, check: bool = True) -> Any:
     """An ``AsyncOpenAI`` with its own retries off: :func:`chat` retries, honouring Retry-After."""
     from openai import AsyncOpenAI
 
-    _quiet_http_logs()
-    key = api_key()
-    base_url = config.resolved_base_url()
-    if check:
-        check_reachable(base_url)
-    return AsyncOpenAI(api_key=key, base_url=base_url, timeout=config.timeout, max_retries=0)
+    return AsyncOpenAI(**_client_args(config, check), max_retries=0)
 
 
 def make_sync_client(config: ClientConfig, check: bool = True) -> Any:
+    """An ``OpenAI`` client for the Batch API calls, retried by the client itself."""
     from openai import OpenAI
 
-    _quiet_http_logs()
-    key = api_key()
-    base_url = config.resolved_base_url()
-    if check:
-        check_reachable(base_url)
-    return OpenAI(api_key=key, base_url=base_url, timeout=config.timeout, max_retries=config.max_retries)
+    return OpenAI(**_client_args(config, check), max_retries=config.max_retries)
 
 
 def retry_after_seconds(error: Exception) -> float | None:
