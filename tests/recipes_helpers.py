@@ -11,10 +11,10 @@ from pathlib import Path
 
 
 def build_sample(out: Path, configs: str = "definition,steps_ordered,steps_shuffled,steps_reversed") -> Path:
-    from stepinst_data.cli import main
+    """The embedded sample with only the configurations the recipes train on."""
+    from release_helpers import build_sample as build
 
-    assert main(["build", "--sample", "--out", str(out), "--configs", configs, "--cache-dir", str(out.parent / "table-cache")]) == 0
-    return out
+    return build(out, out.parent / "table-cache", "--configs", configs)
 
 
 def sample_texts(dataset: Path, cache_dir: Path) -> list[str]:
