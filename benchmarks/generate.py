@@ -27,7 +27,7 @@ sys.path[:0] = [str(REPO), str(REPO / "tests")]
 from fake_openai import FakeOpenAI  # noqa: E402
 from generation_helpers import write_natinst  # noqa: E402
 
-from stepinst_data.steps_store import read_steps_store  # noqa: E402
+from stepinst_data.stores.steps import read_steps_store  # noqa: E402
 
 
 def command(server: FakeOpenAI, natinst: Path, out: Path, *extra: str) -> list[str]:

@@ -2,7 +2,7 @@
 
 Builds the ``definition`` configuration (no steps needed) from the real SUP-NATINST sample in
 ``../shared/natinst``, tokenizes every row exactly as ``recipes/sft.py`` does (prompt + completion
-+ EOS, via :func:`stepinst_data.training.tokenize_causal`) and compares, per batch:
++ EOS, via :func:`stepinst_data.evaluation.training.tokenize_causal`) and compares, per batch:
 
 * naive padding: random batches of ``--batch-size`` rows padded to the longest row;
 * the recipe's setting: best-fit-decreasing packing into ``max_length`` blocks (TRL's
@@ -114,7 +114,7 @@ def main() -> None:
     from transformers import AutoTokenizer
 
     from recipes_helpers import tiny_causal_lm, train_tokenizer
-    from stepinst_data.training import tokenize_causal
+    from stepinst_data.evaluation.training import tokenize_causal
 
     torch.manual_seed(0)
     with tempfile.TemporaryDirectory() as tmp_name:

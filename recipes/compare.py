@@ -25,7 +25,7 @@ def make_parser() -> argparse.ArgumentParser:
 def main(args: argparse.Namespace) -> None:
     from pathlib import Path
 
-    from stepinst_data.report import comparison_charts, comparison_table, read_run
+    from stepinst_data.evaluation.report import comparison_charts, comparison_table, read_run
 
     runs = [read_run(folder) for folder in args.runs]
     out = Path(args.out)

@@ -1,7 +1,7 @@
 """Evaluate a model on a stepinst test split exactly as the official SUP-NATINST evaluation does.
 
 Greedy decoding (at most 128 new tokens, length-sorted batches), predictions written in the
-official JSONL format, scored with :mod:`stepinst_data.metrics` (exact match, ROUGE-L; overall,
+official JSONL format, scored with :mod:`stepinst_data.evaluation.metrics` (exact match, ROUGE-L; overall,
 per category, per task). Writes into ``OUT/<run_name>/``: ``predictions.jsonl``,
 ``references.jsonl``, ``metrics.json``, ``metrics.md``, ``categories.png`` and ``run.json``.
 
@@ -46,10 +46,10 @@ def main(args: EvalArguments) -> None:
     import logging
     from pathlib import Path
 
-    from stepinst_data.metrics import reference_records, score, write_jsonl
-    from stepinst_data.predict import generate, generate_vllm, load_model, write_predictions
-    from stepinst_data.report import read_run, run_chart, run_table
-    from stepinst_data.training import load_instance_split, read_run_info
+    from stepinst_data.evaluation.metrics import reference_records, score, write_jsonl
+    from stepinst_data.evaluation.predict import generate, generate_vllm, load_model, write_predictions
+    from stepinst_data.evaluation.report import read_run, run_chart, run_table
+    from stepinst_data.evaluation.training import load_instance_split, read_run_info
 
     logger = logging.getLogger("evaluate")
     rows = load_instance_split(args.dataset, args.config, args.split, args.dataset_cache_dir)
@@ -98,7 +98,7 @@ if __name__ == "__main__":
     import logging
     import sys
 
-    from stepinst_data.training import RecipeError
+    from stepinst_data.evaluation.training import RecipeError
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     (eval_args,) = make_parser().parse_args_into_dataclasses()

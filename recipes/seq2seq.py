@@ -3,7 +3,7 @@
 TRL trains causal LMs only; this recipe uses transformers' ``Seq2SeqTrainer`` with Tk-Instruct's
 hyper-parameters as defaults: learning rate 5e-5, 2 epochs, constant schedule, source length 1024,
 target length 128, bf16. Tokenization (and the truncation report) is shared with the other
-recipes through :mod:`stepinst_data.training`.
+recipes through :mod:`stepinst_data.evaluation.training`.
 
 # One GPU
 ```bash
@@ -70,7 +70,7 @@ class TkInstructTrainingArguments(Seq2SeqTrainingArguments):
 def main(script_args, training_args) -> None:
     from transformers import AutoModelForSeq2SeqLM, AutoTokenizer, DataCollatorForSeq2Seq, Seq2SeqTrainer
 
-    from stepinst_data.training import (
+    from stepinst_data.evaluation.training import (
         RecipeError, check_device, ensure_pad_token, load_instance_split, tokenize_seq2seq, write_run_info,
     )
 
@@ -118,6 +118,6 @@ def make_parser():
 
 
 if __name__ == "__main__":
-    from stepinst_data.training import run_recipe
+    from stepinst_data.evaluation.training import run_recipe
 
     run_recipe(make_parser, main)

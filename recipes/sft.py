@@ -1,6 +1,6 @@
 """Supervised fine-tuning of a causal LM on a stepinst configuration, with TRL's ``SFTTrainer``.
 
-Rows are prompt/completion pairs tokenized by :mod:`stepinst_data.training` (the prompt gives way
+Rows are prompt/completion pairs tokenized by :mod:`stepinst_data.evaluation.training` (the prompt gives way
 when too long, from ``truncation_side``), the loss is on the completion only, and sequences are
 packed best-fit-decreasing into padding-free batches by default.
 
@@ -53,7 +53,7 @@ def main(script_args, training_args, model_args, data_args) -> None:
     from transformers import AutoTokenizer
     from trl import SFTTrainer, get_peft_config, get_quantization_config
 
-    from stepinst_data.training import (
+    from stepinst_data.evaluation.training import (
         RecipeError, check_device, ensure_pad_token, load_instance_split, tokenize_causal, write_run_info,
     )
 
@@ -114,6 +114,6 @@ def make_parser():
 
 
 if __name__ == "__main__":
-    from stepinst_data.training import run_recipe
+    from stepinst_data.evaluation.training import run_recipe
 
     run_recipe(make_parser, main)

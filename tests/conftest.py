@@ -40,12 +40,12 @@ def sample_copy(tmp_path) -> Path:
 @pytest.fixture(scope="session")
 def sample_build(tmp_path_factory) -> Path:
     """The embedded sample built once into a folder (read-only for tests)."""
-    from stepinst_data.export import export
-    from stepinst_data.inputs import load_build_inputs
+    from stepinst_data.card.release import build_release
+    from stepinst_data.dataset.inputs import load_build_inputs
 
     out = tmp_path_factory.mktemp("build") / "stepinst"
     inputs = load_build_inputs(SAMPLE_NATINST, SAMPLE_STEPS, SAMPLE_RATINGS, cache_dir=tmp_path_factory.mktemp("c"))
-    export(inputs, out)
+    build_release(inputs, out)
     return out
 
 

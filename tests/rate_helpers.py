@@ -7,9 +7,9 @@ from pathlib import Path
 
 from stepinst_data.ratings.server import RatingSession
 from stepinst_data.ratings.tasks import rateable_tasks
-from stepinst_data.ratings_store import DEFAULT_RUBRIC, Rubric
+from stepinst_data.stores.ratings import DEFAULT_RUBRIC, Rubric
 from stepinst_data.sample import SAMPLE_NATINST, SAMPLE_STEPS
-from stepinst_data.steps_store import read_steps_store
+from stepinst_data.stores.steps import read_steps_store
 
 CRITERIA = DEFAULT_RUBRIC.criterion_names
 SAMPLE_TASKS = list(json.loads(line)["task_name"] for line in SAMPLE_STEPS.read_text().splitlines() if line.strip())

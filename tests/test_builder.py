@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from stepinst_data.builder import StepInstBuilder
-from stepinst_data.configs import StepInstConfig
+from stepinst_data.dataset.builder import StepInstBuilder
+from stepinst_data.dataset.configs import StepInstConfig
 from stepinst_data.sample import SAMPLE_NATINST, SAMPLE_RATINGS, SAMPLE_STEPS
-from stepinst_data.steps_store import StepsStoreError
+from stepinst_data.stores.steps import StepsStoreError
 
 
 def _build(tmp_path, **kwargs):

@@ -17,13 +17,13 @@ from datasets import get_dataset_config_names, load_dataset
 from huggingface_hub import DatasetCard
 
 from release_helpers import built_sample, hub_env  # noqa: F401
-from stepinst_data.card import CITATION
-from stepinst_data.card_check import check_folder, check_metadata
-from stepinst_data.hub_metadata import REQUIRED_KEYS
+from stepinst_data.resources import citation_bib
+from stepinst_data.card.check import check_folder, check_metadata
+from stepinst_data.card.hub_metadata import REQUIRED_KEYS
 from stepinst_data.ratings.agreement import annotators, ordinal_alpha, reliability_matrix
-from stepinst_data.ratings_store import read_ratings_store
+from stepinst_data.stores.ratings import read_ratings_store
 from stepinst_data.sample import SAMPLE_RATINGS, SAMPLE_STEPS
-from stepinst_data.steps_store import read_steps_store
+from stepinst_data.stores.steps import read_steps_store
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -59,7 +59,7 @@ def test_metadata_checker_names_each_bad_value():
 
 @pytest.mark.parametrize("rows, bucket", [(0, "n<1K"), (999, "n<1K"), (1000, "1K<n<10K"), (85_103, "10K<n<100K"), (2_000_000, "1M<n<10M")])
 def test_size_category_follows_the_hub_buckets(rows, bucket):
-    from stepinst_data.card import _size_category
+    from stepinst_data.card.render import _size_category
 
     assert _size_category(rows) == bucket
 
@@ -88,7 +88,7 @@ def test_card_carries_the_steps_and_agreement_figures(built_sample, hub_env):
 
 def test_card_cites_the_paper_supernatinst_and_the_release(built_sample, hub_env):
     text = _card(built_sample).text
-    bib = CITATION.read_text(encoding="utf-8").strip()
+    bib = citation_bib().strip()
     assert bib in text
     assert re.findall(r"^@\w+\{(\w+),", bib, flags=re.M) == ["wu2023stepbystep", "wang2022supernaturalinstructions", "stepinst2026"]
     assert "arXiv:2305.04429" in bib and "10.18653/v1/2022.emnlp-main.340" in bib
@@ -101,7 +101,7 @@ def test_citation_cff_agrees_with_the_bibtex_and_the_package():
     setup.read(ROOT / "setup.cfg")
     assert cff["version"] == setup["metadata"]["version"]
     paper = cff["preferred-citation"]
-    bib = CITATION.read_text(encoding="utf-8")
+    bib = citation_bib()
     assert paper["title"] in bib and paper["url"] in bib
     families = [a["family-names"] for a in paper["authors"]]
     paper_authors = re.search(r"author\s*=\s*\{(.+?)\},\n", bib).group(1)
@@ -115,16 +115,16 @@ def test_citation_cff_agrees_with_the_bibtex_and_the_package():
 
 def test_readme_cites_the_paper_as_the_bibtex_does():
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    bib = CITATION.read_text(encoding="utf-8")
+    bib = citation_bib()
     authors = re.search(r"author\s*=\s*\{(.+?)\},\n", bib).group(1)
     assert "@article{wu2023stepbystep," in readme and authors in readme
     assert "Improving Cross-Task Generalization with Step-by-Step Instructions" in readme
 
 
 def test_card_cost_prices_batch_requests_at_half_price():
-    from stepinst_data.card_sections import _cost
+    from stepinst_data.card.sections import _cost
     from stepinst_data.generation.tokens import resolve_price
-    from stepinst_data.steps_store import StepsRecord
+    from stepinst_data.stores.steps import StepsRecord
 
     usage = {"prompt_tokens": 1_000_000, "completion_tokens": 1_000_000, "total_tokens": 2_000_000, "requests": 1}
     direct = StepsRecord("t1", ["a", "b"], "", "gpt-4o-mini", "steps-v1", "0" * 64, "", dict(usage))

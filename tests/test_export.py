@@ -8,13 +8,14 @@ import shutil
 import pytest
 from datasets import get_dataset_config_names, load_dataset
 
-from stepinst_data import export as export_module
-from stepinst_data.configs import INSTANCE_CONFIGS, PRESETS
-from stepinst_data.export import ExportError, export
-from stepinst_data.inputs import load_build_inputs
-from stepinst_data.render import INSTANCE_FEATURES
+from stepinst_data.dataset import export as export_module
+from stepinst_data.dataset.configs import INSTANCE_CONFIGS, PRESETS
+from stepinst_data.card.release import build_release
+from stepinst_data.dataset.export import ExportError
+from stepinst_data.dataset.inputs import load_build_inputs
+from stepinst_data.dataset.render import INSTANCE_FEATURES
 from stepinst_data.sample import SAMPLE_NATINST, SAMPLE_RATINGS, SAMPLE_STEPS
-from stepinst_data.steps_store import StepsStoreError
+from stepinst_data.stores.steps import StepsStoreError
 
 TRAIN_ROWS = 100 + 30 + 40 + 36 + 24 + 24 + 24 + 24  # task9001 sampled 100 of 150
 TEST_ROWS = 100 + 30 + 25 + 25  # task9101: the first 100 of 120
@@ -70,8 +71,8 @@ def test_hq_filters_train_tasks_only_and_ratings_rows(sample_build, hf_cache):
 
 def test_rebuild_is_byte_identical_also_in_parallel(tmp_path):
     a, b = tmp_path / "a", tmp_path / "b"
-    export(_inputs(), a)
-    export(_inputs(), b, num_proc=2)
+    build_release(_inputs(), a)
+    build_release(_inputs(), b, num_proc=2)
     files = sorted(p.relative_to(a) for p in a.rglob("*") if p.is_file())
     assert files == sorted(p.relative_to(b) for p in b.rglob("*") if p.is_file())
     for f in files:
@@ -81,9 +82,9 @@ def test_rebuild_is_byte_identical_also_in_parallel(tmp_path):
 def test_rebuild_in_place_with_new_content_is_what_load_dataset_returns(tmp_path, hf_cache):
     """datasets caches a local folder by file names and sizes: digests in names defeat stale hits."""
     out = tmp_path / "stepinst"
-    export(_inputs(), out, [PRESETS["steps_ordered"]])
+    build_release(_inputs(), out, [PRESETS["steps_ordered"]])
     first = load_dataset(str(out), "steps_ordered", split="test", cache_dir=hf_cache)[0]["steps"]
-    export(_inputs(), out, [PRESETS["steps_reversed"].with_params(name="steps_ordered")])
+    build_release(_inputs(), out, [PRESETS["steps_reversed"].with_params(name="steps_ordered")])
     second = load_dataset(str(out), "steps_ordered", split="test", cache_dir=hf_cache)[0]["steps"]
     assert second == first[::-1]
 
@@ -93,18 +94,18 @@ def test_out_folder_with_foreign_files_is_refused(tmp_path):
     out.mkdir()
     (out / "thesis.tex").write_text("precious")
     with pytest.raises(ExportError, match="--overwrite"):
-        export(_inputs(), out)
+        build_release(_inputs(), out)
     assert (out / "thesis.tex").read_text() == "precious"
-    export(_inputs(), out, overwrite=True)
+    build_release(_inputs(), out, overwrite=True)
     assert not (out / "thesis.tex").exists() and (out / "README.md").is_file()
 
 
 def test_rebuild_keeps_files_a_user_added_to_a_built_folder(tmp_path):
     out = tmp_path / "stepinst"
-    export(_inputs(), out, [PRESETS["definition"]])
+    build_release(_inputs(), out, [PRESETS["definition"]])
     (out / "notes.md").write_text("mine")
     with pytest.raises(ExportError, match=r"holds files stepinst did not write \(notes.md\)"):
-        export(_inputs(), out, [PRESETS["definition"]])
+        build_release(_inputs(), out, [PRESETS["definition"]])
     assert (out / "notes.md").read_text() == "mine"
 
 
@@ -112,18 +113,18 @@ def test_rebuild_keeps_files_a_user_added_to_a_built_folder(tmp_path):
 def test_a_steps_store_inside_the_output_folder_is_never_deleted(tmp_path, overwrite):
     """Generated steps cost money: a rebuild that would delete its own input store is refused."""
     out = tmp_path / "stepinst"
-    export(_inputs(), out, [PRESETS["definition"]])
+    build_release(_inputs(), out, [PRESETS["definition"]])
     store = out / "steps.jsonl"
     shutil.copy(SAMPLE_STEPS, store)
     inputs = load_build_inputs(SAMPLE_NATINST, store, cache_dir=tmp_path / "cache")
     with pytest.raises(ExportError, match="holds the input store"):
-        export(inputs, out, [PRESETS["steps_ordered"]], overwrite=overwrite)
+        build_release(inputs, out, [PRESETS["steps_ordered"]], overwrite=overwrite)
     assert store.read_bytes() == SAMPLE_STEPS.read_bytes()
 
 
 def test_interrupted_build_leaves_the_previous_folder_whole(tmp_path, monkeypatch):
     out = tmp_path / "stepinst"
-    export(_inputs(), out)
+    build_release(_inputs(), out)
     before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
     calls = []
 
@@ -136,7 +137,7 @@ def test_interrupted_build_leaves_the_previous_folder_whole(tmp_path, monkeypatc
     original = export_module.render_table
     monkeypatch.setattr(export_module, "render_table", failing)
     with pytest.raises(KeyboardInterrupt):
-        export(_inputs(), out)
+        build_release(_inputs(), out)
     assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
     assert [p.name for p in tmp_path.iterdir()] == ["stepinst"]  # no half-written folder left
 
@@ -147,7 +148,7 @@ def test_step_configs_need_fresh_steps(tmp_path):
     stale = json.loads(lines[0]) | {"definition_sha256": "0" * 64}
     store.write_text("\n".join([json.dumps(stale), *lines[2:]]) + "\n")
     with pytest.raises(StepsStoreError) as info:
-        export(_inputs(steps=store), tmp_path / "out")
+        build_release(_inputs(steps=store), tmp_path / "out")
     message = str(info.value)
     assert "no steps for 1 task(s): task9002_stepinst_sample_list_maximum" in message
     assert "stale steps for 1 task(s)" in message and "task9001_stepinst_sample_integer_addition" in message
@@ -156,7 +157,7 @@ def test_step_configs_need_fresh_steps(tmp_path):
 
 def test_without_steps_only_definition_configs_are_built(tmp_path, hf_cache):
     out = tmp_path / "defs"
-    export(_inputs(steps=None, ratings=None), out)
+    build_release(_inputs(steps=None, ratings=None), out)
     assert get_dataset_config_names(str(out)) == ["definition", "definition_pos"]
     assert load_dataset(str(out), "definition", cache_dir=hf_cache)["test"].num_rows == TEST_ROWS
 
@@ -164,7 +165,7 @@ def test_without_steps_only_definition_configs_are_built(tmp_path, hf_cache):
 def test_validation_split_and_card(tmp_path, hf_cache):
     out = tmp_path / "val"
     inputs = _inputs(validation_tasks=2)
-    export(inputs, out, [PRESETS["definition"].with_params(validation_tasks=2)])
+    build_release(inputs, out, [PRESETS["definition"].with_params(validation_tasks=2)])
     ds = load_dataset(str(out), "definition", cache_dir=hf_cache)
     assert list(ds) == ["train", "validation", "test"]
     assert len(set(ds["validation"]["task_name"])) == 2

@@ -10,9 +10,9 @@ import pytest
 from fake_openai import FakeOpenAI
 from stepinst_data.commands.rate_judge import add_judge_parser
 from stepinst_data.generation.judge import parse_judgement
-from stepinst_data.ratings_store import DEFAULT_RUBRIC, RatingsError, read_ratings_store
+from stepinst_data.stores.ratings import DEFAULT_RUBRIC, RatingsError, read_ratings_store
 from stepinst_data.sample import SAMPLE_STEPS
-from stepinst_data.steps_store import read_steps_store
+from stepinst_data.stores.steps import read_steps_store
 
 
 @pytest.fixture(autouse=True)

@@ -16,7 +16,7 @@ import pytest
 from fake_openai import FakeOpenAI
 from generation_helpers import definition_for, write_natinst, write_task
 from stepinst_data.cli import main
-from stepinst_data.steps_store import read_steps_store, store_lock
+from stepinst_data.stores.steps import read_steps_store, store_lock
 
 KEY = "test-key-do-not-log"
 REPO = Path(__file__).resolve().parents[1]
@@ -142,7 +142,7 @@ def test_stale_definitions_regenerated_only_when_asked(tmp_path, capsys, caplog)
         assert len(server.chat_requests()) == n and "stale steps" in caplog.text
         assert generate(server, tmp_path / "ni", out, "--regenerate-stale") == 0
         assert [r.definition for r in server.chat_requests()[n:]] == ["A changed definition: reverse every word of the input."]
-    from stepinst_data.natinst import definition_sha256
+    from stepinst_data.source.natinst import definition_sha256
 
     record = read_steps_store(out)[names[definition_for(2)]]
     assert record.definition_sha256 == definition_sha256("A changed definition: reverse every word of the input.")

@@ -10,7 +10,7 @@ import pytest
 from stepinst_data.generation import tokens
 from stepinst_data.generation.parse import StepsParseError, parse_steps
 from stepinst_data.generation.prompt import build_messages, prompt_version
-from stepinst_data.natinst import Example, Task
+from stepinst_data.source.natinst import Example, Task
 
 DEFINITION = "Given a sentence, find the main verb and write it in its base form."
 

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from stepinst_data import metrics
-from stepinst_data.metrics import MetricsInputError, compute_metrics, exact_match, normalize_answer, rouge_l, score
+from stepinst_data.evaluation import metrics
+from stepinst_data.evaluation.metrics import MetricsInputError, compute_metrics, exact_match, normalize_answer, rouge_l, score
 
 
 def test_normalize_lowercases_strips_punctuation_and_keeps_articles():

@@ -7,9 +7,9 @@ import json
 import pytest
 from natinst_helpers import minimal_task, write_task
 
-from stepinst_data.natinst import NatInstError, Sampling, definition_sha256, read_splits, read_task, sample_indices
+from stepinst_data.source.natinst import NatInstError, Sampling, definition_sha256, read_splits, read_task, sample_indices
 from stepinst_data.sample import SAMPLE_NATINST
-from stepinst_data.table import carve_validation, load_task_table
+from stepinst_data.source.table import carve_validation, load_task_table
 
 
 def test_current_schema_is_normalized(tmp_path):

@@ -85,7 +85,7 @@ def test_generate_steps_notebook_against_a_local_endpoint(work, monkeypatch):
         nb = execute("02_generate_steps.ipynb")
         chats = server.chat_requests()
 
-    from stepinst_data.steps_store import read_steps_store
+    from stepinst_data.stores.steps import read_steps_store
 
     records = read_steps_store(work / "steps.jsonl")
     assert len(records) == 12 and all(r.model == "gpt-4o-mini" and len(r.steps) >= 2 for r in records.values())

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from stepinst_data.orderings import shuffled_order, step_order
+from stepinst_data.dataset.orderings import shuffled_order, step_order
 
 
 def test_reversed_and_ordered():

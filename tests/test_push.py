@@ -11,8 +11,8 @@ import pytest
 
 from fake_hub import FakeHub
 from release_helpers import build_sample, built_sample, fresh_copy, hub_env, subprocess_env  # noqa: F401
-from stepinst_data.card_check import FolderCheckError
-from stepinst_data.push import PushError, local_files, push_folder
+from stepinst_data.card.check import FolderCheckError
+from stepinst_data.hub.push import PushError, local_files, push_folder
 
 TOKEN = "test-token"
 REPO = "my-org/stepinst"

@@ -11,7 +11,7 @@ from rate_helpers import rating, write_jsonl
 from stepinst_data.cli import main
 from stepinst_data.ratings import agreement as ag
 from stepinst_data.ratings.report import build_report, format_report
-from stepinst_data.ratings_store import DEFAULT_RUBRIC, RatingsStore, read_ratings_store
+from stepinst_data.stores.ratings import DEFAULT_RUBRIC, RatingsStore, read_ratings_store
 from stepinst_data.sample import SAMPLE_RATINGS
 
 # 3 annotators x 5 tasks, "overall" only varies; t5 is rated by A alone (not pairable: ignored by alpha).

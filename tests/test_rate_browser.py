@@ -13,7 +13,7 @@ import pytest
 from rate_helpers import CRITERIA, SAMPLE_TASKS, sample_session
 
 from stepinst_data.ratings.server import RatingServer
-from stepinst_data.ratings_store import read_ratings_store
+from stepinst_data.stores.ratings import read_ratings_store
 
 CHROMIUM_ARGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

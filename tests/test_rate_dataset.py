@@ -6,9 +6,9 @@ from datasets import load_dataset
 from rate_helpers import rating, write_jsonl
 
 from stepinst_data.cli import main
-from stepinst_data.ratings_store import read_ratings_store
+from stepinst_data.stores.ratings import read_ratings_store
 from stepinst_data.sample import SAMPLE_NATINST, SAMPLE_RATINGS, SAMPLE_STEPS
-from stepinst_data.validate import validate_inputs
+from stepinst_data.dataset.validate import validate_inputs
 
 # Sample train tasks whose mean human "overall" is below 4: task9004 (2.67) and task9006 (3.67).
 LOW_QUALITY = {"task9004_stepinst_sample_topic_classification", "task9006_stepinst_sample_antonyms"}

@@ -10,7 +10,7 @@ from rate_helpers import HEADER, SAMPLE_TASKS, rating, write_jsonl
 
 from stepinst_data.cli import main
 from stepinst_data.ratings.importer import import_ratings
-from stepinst_data.ratings_store import DEFAULT_RUBRIC, RatingsError, append_ratings, read_ratings_store
+from stepinst_data.stores.ratings import DEFAULT_RUBRIC, RatingsError, append_ratings, read_ratings_store
 from stepinst_data.sample import SAMPLE_NATINST, SAMPLE_STEPS
 
 T1, T2, T3 = SAMPLE_TASKS[:3]

@@ -8,7 +8,7 @@ import pytest
 from rate_helpers import CRITERIA, SAMPLE_TASKS, sample_session
 
 from stepinst_data.ratings.server import RatingServer, create_app
-from stepinst_data.ratings_store import RatingsError, read_ratings_store
+from stepinst_data.stores.ratings import RatingsError, read_ratings_store
 
 
 def _form(page: str, **scores: str) -> dict[str, str]:

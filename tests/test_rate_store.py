@@ -4,7 +4,7 @@ from __future__ import annotations
 
 
 def test_torn_last_line_is_ignored_and_moved_aside_on_the_next_append(tmp_path):
-    from stepinst_data.ratings_store import append_ratings, read_ratings_store
+    from stepinst_data.stores.ratings import append_ratings, read_ratings_store
 
     store = tmp_path / "ratings.jsonl"
     scores = {"correctness": 4, "completeness": 4, "order": 5, "overall": 4}
@@ -18,7 +18,7 @@ def test_torn_last_line_is_ignored_and_moved_aside_on_the_next_append(tmp_path):
 
 
 def test_a_last_line_cut_inside_a_utf8_character_is_ignored(tmp_path):
-    from stepinst_data.ratings_store import append_ratings, read_ratings_store
+    from stepinst_data.stores.ratings import append_ratings, read_ratings_store
 
     store = tmp_path / "ratings.jsonl"
     scores = {"correctness": 4, "completeness": 4, "order": 5, "overall": 4}
@@ -30,8 +30,8 @@ def test_a_last_line_cut_inside_a_utf8_character_is_ignored(tmp_path):
 
 def test_llm_judge_ratings_never_count_as_human_ratings():
     """steps_quality (and so steps_ordered_hq) and the card's human figures come from people only."""
-    from stepinst_data.card_sections import ratings_section
-    from stepinst_data.ratings_store import DEFAULT_RUBRIC, RatingsStore
+    from stepinst_data.card.sections import ratings_section
+    from stepinst_data.stores.ratings import DEFAULT_RUBRIC, RatingsStore
 
     def rating(task: str, who: str, score: int) -> dict:
         return {"task_name": task, "annotator": who, "comment": "", **{c: score for c in DEFAULT_RUBRIC.criterion_names}}

@@ -9,10 +9,10 @@ import pytest
 from datasets import load_dataset
 
 from stepinst_data.cli import main
-from stepinst_data.export import export
-from stepinst_data.inputs import load_build_inputs
-from stepinst_data.natinst import NatInstError, Sampling, read_task
-from stepinst_data.table import load_task_table
+from stepinst_data.card.release import build_release
+from stepinst_data.dataset.inputs import load_build_inputs
+from stepinst_data.source.natinst import NatInstError, Sampling, read_task
+from stepinst_data.source.table import load_task_table
 
 
 def _manifest(root):
@@ -71,7 +71,7 @@ def test_build_and_load_every_config(shared_natinst, tmp_path, hf_cache):
     _synthetic_steps(table, steps)
     inputs = load_build_inputs(shared_natinst, steps, allow_missing_tasks=True, num_proc=2)
     out = tmp_path / "stepinst"
-    written = export(inputs, out)
+    written = build_release(inputs, out)
     expected = {s: sum(len(t.instances) for t in table.split(s)) for s in ("train", "test")}
     assert {w.config.name for w in written} == {"definition", "definition_pos", "steps_ordered", "steps_ordered_pos",
                                                 "steps_shuffled", "steps_reversed", "steps_only"}

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from recipes_helpers import build_sample, sample_texts, tiny_causal_lm, tiny_t5, train_tokenizer
-from stepinst_data.training import RecipeError, check_device, load_instance_split, tokenize_causal
+from stepinst_data.evaluation.training import RecipeError, check_device, load_instance_split, tokenize_causal
 
 ROOT = Path(__file__).resolve().parents[1]
 RECIPES = ROOT / "recipes"
@@ -84,7 +84,7 @@ def test_gpu_only_options_on_cpu_give_a_clear_message(tmp_path, capsys):
         check_device(bf16=True)
     with pytest.raises(RecipeError, match="QLoRA"):
         check_device(load_in_4bit=True)
-    from stepinst_data.training import run_recipe
+    from stepinst_data.evaluation.training import run_recipe
 
     sft = _recipe("sft")
     config = str(RECIPES / "configs/qwen2.5-0.5b/definition.yaml")
@@ -168,7 +168,7 @@ def test_sft_trains_reloads_evaluates_and_compares(assets, tmp_path):
     assert run["label"] == "tiny-llama" and run["column"] == "steps_ordered"
 
     # re-scoring the written files with the CLI gives the same numbers
-    from stepinst_data.metrics import score_files
+    from stepinst_data.evaluation.metrics import score_files
 
     assert score_files(folder / "predictions.jsonl", folder / "references.jsonl") == results
 

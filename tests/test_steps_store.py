@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from stepinst_data.natinst import Sampling, read_task
+from stepinst_data.source.natinst import Sampling, read_task
 from stepinst_data.sample import SAMPLE_NATINST, SAMPLE_STEPS
-from stepinst_data.steps_store import (
+from stepinst_data.stores.steps import (
     StepsRecord,
     StepsStoreError,
     acquire_store_lock,

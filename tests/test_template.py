@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from stepinst_data.natinst import Example
-from stepinst_data.template import render_prompt
+from stepinst_data.source.natinst import Example
+from stepinst_data.dataset.template import render_prompt
 
 
 def test_definition_only_matches_tk_instruct():

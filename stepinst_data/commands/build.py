@@ -46,15 +46,15 @@ def register(subparsers) -> None:
 
 
 def run_build(args: argparse.Namespace) -> int:
-    from ..configs import PRESETS
-    from ..export import export
-    from ..inputs import load_build_inputs
-    from ..natinst import Sampling
-    from ..stats import format_stats
+    from ..dataset.configs import PRESETS
+    from ..card.release import build_release
+    from ..dataset.inputs import load_build_inputs
+    from ..source.natinst import Sampling
+    from ..dataset.stats import format_stats
 
     _resolve_inputs(args)
     if args.repo_id:
-        from ..push import check_repo_id
+        from ..hub.push import check_repo_id
 
         check_repo_id(args.repo_id)  # before the build: the card names it
     overrides = dict(
@@ -76,17 +76,17 @@ def run_build(args: argparse.Namespace) -> int:
             raise ValueError(f"--configs: unknown config(s) {unknown}; choose from {list(PRESETS)}")
         configs = [PRESETS[n].with_params(**overrides) for n in names]
     else:
-        from ..export import default_configs
+        from ..dataset.export import default_configs
 
         configs = [c.with_params(**overrides) for c in default_configs(inputs)]
-    written = export(inputs, args.out, configs, overwrite=args.overwrite, num_proc=args.num_proc, repo_id=args.repo_id)
+    written = build_release(inputs, args.out, configs, overwrite=args.overwrite, num_proc=args.num_proc, repo_id=args.repo_id)
     print(f"built {args.out}: {len(written)} configs")
     print(format_stats({w.config.name: w.stats for w in written}))
     return 0
 
 
 def run_validate(args: argparse.Namespace) -> int:
-    from ..validate import validate_inputs
+    from ..dataset.validate import validate_inputs
 
     _resolve_inputs(args)
     problems = validate_inputs(args.natinst, args.steps, args.ratings, args.allow_missing_tasks, args.cache_dir)

@@ -25,7 +25,7 @@ def register(subparsers) -> None:
 def run_push(args: argparse.Namespace) -> int:
     import logging
 
-    from ..push import push_folder
+    from ..hub.push import push_folder
 
     for noisy in ("httpx", "httpx2", "httpcore"):  # one line per HTTP request drowns the progress logs
         logging.getLogger(noisy).setLevel(logging.WARNING)

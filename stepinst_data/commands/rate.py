@@ -67,7 +67,7 @@ def _task_inputs(args: argparse.Namespace) -> None:
 
 
 def _rubric(args: argparse.Namespace):
-    from ..ratings_store import DEFAULT_RUBRIC, read_rubric
+    from ..stores.ratings import DEFAULT_RUBRIC, read_rubric
 
     return read_rubric(args.rubric) if args.rubric else DEFAULT_RUBRIC
 
@@ -75,9 +75,9 @@ def _rubric(args: argparse.Namespace):
 def run_serve(args: argparse.Namespace) -> int:
     from ..ratings.server import RatingServer, RatingSession, warn_if_public
     from ..ratings.tasks import rateable_tasks
-    from ..ratings_store import store_rubric
-    from ..sources import default_cache_dir, resolve_natinst
-    from ..steps_store import read_steps_store
+    from ..stores.ratings import store_rubric
+    from ..source.fetch import default_cache_dir, resolve_natinst
+    from ..stores.steps import read_steps_store
 
     _task_inputs(args)
     if not args.natinst or not args.steps:
@@ -125,7 +125,7 @@ def run_import(args: argparse.Namespace) -> int:
 
 def run_report(args: argparse.Namespace) -> int:
     from ..ratings.report import build_report, format_report, plot_report
-    from ..ratings_store import read_ratings_store
+    from ..stores.ratings import read_ratings_store
 
     report = build_report(read_ratings_store(args.store), args.top, args.store)
     print(json.dumps(report, indent=2) if args.json else format_report(report))

@@ -37,9 +37,9 @@ def run_judge(args: argparse.Namespace) -> int:
     from ..generation.client import make_async_client
     from ..generation.limiter import RateLimiter
     from ..generation.runner import run_coroutine
-    from ..ratings_store import DEFAULT_RUBRIC
+    from ..stores.ratings import DEFAULT_RUBRIC
     from ..sample import SAMPLE_STEPS
-    from ..steps_store import acquire_store_lock, read_steps_store
+    from ..stores.steps import acquire_store_lock, read_steps_store
     from .steps import client_config, load_selected_tasks, tokenizer_and_price
 
     steps_path = args.steps or (str(SAMPLE_STEPS) if args.sample else None)

@@ -25,7 +25,7 @@ def register(subparsers) -> None:
 def run_score(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from ..metrics import score_files
+    from ..evaluation.metrics import score_files
 
     results = score_files(args.predictions, args.references)
     text = json.dumps(results, indent=2)
@@ -37,8 +37,8 @@ def run_score(args: argparse.Namespace) -> int:
 
 
 def run_references(args: argparse.Namespace) -> int:
-    from ..metrics import reference_records, write_jsonl
-    from ..training import load_instance_split
+    from ..evaluation.metrics import reference_records, write_jsonl
+    from ..evaluation.training import load_instance_split
 
     rows = load_instance_split(args.dataset, args.config, args.split, cache_dir=args.cache_dir)
     path = write_jsonl(reference_records(rows), args.out)

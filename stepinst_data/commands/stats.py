@@ -14,7 +14,7 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..stats import folder_stats, format_stats
+    from ..dataset.stats import folder_stats, format_stats
 
     stats = folder_stats(args.folder)
     print(json.dumps(stats, indent=2) if args.json else format_stats(stats))

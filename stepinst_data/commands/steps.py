@@ -84,7 +84,7 @@ def _add_store_args(parser: argparse.ArgumentParser) -> None:
 
 
 def load_selected_tasks(args: argparse.Namespace) -> list:
-    from ..generation.tasks import load_tasks
+    from ..source.selection import load_tasks
     from ..sample import SAMPLE_NATINST
 
     if args.sample:
@@ -127,7 +127,7 @@ def run_estimate(args: argparse.Namespace) -> int:
     from ..generation.prompt import build_messages
     from ..generation.runner import plan_run
     from ..generation.tokens import count_message_tokens
-    from ..steps_store import scan_steps_store
+    from ..stores.steps import scan_steps_store
 
     tasks = load_selected_tasks(args)
     encoding, enc_name, price = tokenizer_and_price(args)
@@ -157,7 +157,7 @@ def run_generate(args: argparse.Namespace) -> int:
     from ..generation.client import make_async_client
     from ..generation.limiter import RateLimiter
     from ..generation.runner import Generator, failures_path_for, load_store_for_run, plan_run, run_coroutine
-    from ..steps_store import acquire_store_lock
+    from ..stores.steps import acquire_store_lock
 
     tasks = load_selected_tasks(args)
     encoding, enc_name, price = tokenizer_and_price(args)
@@ -239,7 +239,7 @@ def run_batch_collect(args: argparse.Namespace) -> int:
     from ..generation.batch import collect
     from ..generation.client import make_sync_client
     from ..generation.runner import failures_path_for
-    from ..steps_store import acquire_store_lock
+    from ..stores.steps import acquire_store_lock
 
     tasks = load_selected_tasks(args)
     _, enc_name, price = tokenizer_and_price(args)

@@ -1,4 +1,4 @@
-"""Step generation: task definitions -> prompt -> OpenAI-compatible chat model -> parsed steps.
+"""Step generation (before the steps store): task definitions -> prompt -> OpenAI-compatible chat model -> parsed steps.
 
 prompt.py (the versioned prompt), parse.py (model text -> steps, or a rejection reason),
 tokens.py (tiktoken offline + the dated price table), limiter.py (requests/tokens per minute),

@@ -16,8 +16,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from ..natinst import Task
-from ..steps_store import StepsRecord, append_records, utc_now
+from ..source.natinst import Task
+from ..stores.steps import StepsRecord, append_records, utc_now
 from .client import ClientConfig, GenerationError
 from .parse import StepsParseError, parse_steps
 from .prompt import build_messages

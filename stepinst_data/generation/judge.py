@@ -17,9 +17,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ..natinst import Task
-from ..ratings_store import DEFAULT_RUBRIC, RatingsError, RatingsStore, Rubric, read_ratings_store, validate_record, write_ratings_store
-from ..steps_store import StepsRecord, append_json_lines
+from ..source.natinst import Task
+from ..stores.ratings import DEFAULT_RUBRIC, RatingsError, RatingsStore, Rubric, read_ratings_store, validate_record, write_ratings_store
+from ..stores.steps import StepsRecord, append_json_lines
 from .client import ClientConfig
 from .limiter import RateLimiter
 from .runner import RunStats, ask_until_parsed, write_failure

@@ -7,7 +7,7 @@ With positive examples the version gets a ``+pos`` suffix, because the model saw
 
 from __future__ import annotations
 
-from ..natinst import Task
+from ..source.natinst import Task
 
 PROMPT_VERSION = "steps-v1"
 

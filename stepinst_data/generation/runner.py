@@ -17,8 +17,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..natinst import Task
-from ..steps_store import StepsRecord, StepsStoreError, append_json_lines, append_records, read_steps_store, utc_now
+from ..source.natinst import Task
+from ..stores.steps import StepsRecord, StepsStoreError, append_json_lines, append_records, read_steps_store, utc_now
 from .client import ClientConfig, GenerationError, chat
 from .limiter import RateLimiter
 from .parse import parse_steps

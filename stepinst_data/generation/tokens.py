@@ -125,7 +125,7 @@ def tiktoken_cache_dir() -> Path:
     for var in ("TIKTOKEN_CACHE_DIR", "DATA_GYM_CACHE_DIR"):
         if os.environ.get(var):
             return Path(os.environ[var])
-    from ..sources import default_cache_dir
+    from ..source.fetch import default_cache_dir
 
     path = default_cache_dir() / "tiktoken"
     os.environ["TIKTOKEN_CACHE_DIR"] = str(path)

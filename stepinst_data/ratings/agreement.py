@@ -19,8 +19,7 @@ from itertools import combinations
 from statistics import mean
 from typing import Any
 
-from ..ratings_store import Rubric
-from . import is_llm
+from ..stores.ratings import Rubric, is_llm
 
 KAPPA_WEIGHTS = "quadratic"
 

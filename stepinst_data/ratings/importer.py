@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..ratings_store import (
+from ..stores.ratings import (
     DEFAULT_RUBRIC,
     RatingsError,
     RatingsStore,

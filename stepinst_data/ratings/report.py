@@ -12,7 +12,7 @@ from collections import Counter
 from statistics import mean
 from typing import Any
 
-from ..ratings_store import RatingsStore
+from ..stores.ratings import RatingsStore
 from . import agreement as ag
 
 

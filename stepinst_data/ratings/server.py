@@ -22,10 +22,9 @@ from typing import Any
 
 from filelock import FileLock, Timeout
 
-from ..natinst import Sampling, Task, read_task
-from ..ratings_store import RatingsError, Rubric, append_ratings, read_ratings_store, store_rubric
-from ..steps_store import StepsRecord
-from . import is_llm
+from ..source.natinst import Sampling, Task, read_task
+from ..stores.ratings import RatingsError, Rubric, append_ratings, read_ratings_store, store_rubric, is_llm
+from ..stores.steps import StepsRecord
 
 logger = logging.getLogger(__name__)
 

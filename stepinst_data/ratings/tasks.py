@@ -9,9 +9,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from ..natinst import read_splits
-from ..sources import default_cache_dir, resolve_natinst
-from ..steps_store import read_steps_store
+from ..source.natinst import read_splits
+from ..source.fetch import default_cache_dir, resolve_natinst
+from ..stores.steps import read_steps_store
 
 
 def rateable_tasks(

@@ -13,7 +13,7 @@ import json
 import random
 from pathlib import Path
 
-from ..natinst import definition_sha256
+from ..source.natinst import definition_sha256
 
 HERE = Path(__file__).resolve().parent
 LICENSE = ["Apache 2.0"]
@@ -248,7 +248,7 @@ def steps_records(tasks: dict[str, tuple[str, dict]]) -> list[dict]:
 
 
 def ratings_records(rng: random.Random) -> list[dict]:
-    from ..ratings_store import DEFAULT_RUBRIC
+    from ..stores.ratings import DEFAULT_RUBRIC
 
     records = []
     for name, base in QUALITY.items():
@@ -259,7 +259,7 @@ def ratings_records(rng: random.Random) -> list[dict]:
 
 
 def main() -> None:
-    from ..ratings_store import DEFAULT_RUBRIC, RatingsStore, read_ratings_store, write_ratings_store
+    from ..stores.ratings import DEFAULT_RUBRIC, RatingsStore, read_ratings_store, write_ratings_store
 
     rng = random.Random(20261124)
     tasks = build_tasks(rng)

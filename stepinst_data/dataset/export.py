@@ -16,7 +16,7 @@ import logging
 import os
 import shutil
 from multiprocessing import get_context
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,14 +24,17 @@ import datasets
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from . import __version__
+from .. import __version__
 from .configs import PRESETS, StepInstConfig
 from .inputs import BuildInputs
 from .render import features_for, instance_columns, keeps_task, ratings_table, render_table, task_chunks
 
+from .stats import MANIFEST, StatsCollector
+
 logger = logging.getLogger(__name__)
 
-from .stats import MANIFEST, StatsCollector
+CardRenderer = Callable[[Path, "list[ConfigFiles]", list[dict], list[dict]], str]
+"""(folder, written configs, YAML ``configs``, YAML ``dataset_info``) -> the README.md text."""
 
 
 class ExportError(ValueError):
@@ -242,15 +245,15 @@ def export(
     configs: Sequence[StepInstConfig] | None = None,
     overwrite: bool = False,
     num_proc: int = 1,
-    repo_id: str | None = None,
+    *,
+    card: CardRenderer,
 ) -> list[ConfigFiles]:
     """Build ``configs`` (default: every preset the inputs can serve) into the folder ``out``.
 
-    ``num_proc`` > 1 renders and writes the configurations in that many processes; ``repo_id``
-    is the Hub repository the card's examples name.
+    ``num_proc`` > 1 renders and writes the configurations in that many processes; ``card``
+    writes the README.md from the written files (the card stage passes it: see
+    :func:`stepinst_data.card.release.build_release`).
     """
-    from .card import DEFAULT_REPO_ID, render_card  # the card needs stats of the written files
-
     out = Path(out)
     _check_out(out, overwrite, inputs)
     configs = list(configs) if configs is not None else default_configs(inputs)
@@ -266,7 +269,7 @@ def export(
         if empty:
             raise ExportError(f"configuration(s) {empty} have no rows in any split; check their parameters")
         yaml_configs, yaml_infos = yaml_metadata(written, inputs)
-        (tmp / "README.md").write_text(render_card(tmp, inputs, written, yaml_configs, yaml_infos, repo_id or DEFAULT_REPO_ID), encoding="utf-8")
+        (tmp / "README.md").write_text(card(tmp, written, yaml_configs, yaml_infos), encoding="utf-8")
         manifest = {
             "stepinst_version": __version__,
             "configs": {w.config.name: {"files": w.files, "num_examples": w.num_examples} for w in written},

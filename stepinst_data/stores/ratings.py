@@ -18,10 +18,16 @@ from typing import Any
 
 from filelock import FileLock, Timeout
 
-from .ratings import is_llm
-from .steps_store import ensure_line_boundary
+from .steps import ensure_line_boundary
 
 logger = logging.getLogger(__name__)
+
+LLM_PREFIX = "llm:"
+
+
+def is_llm(annotator: str) -> bool:
+    """LLM judges are recorded as ``llm:<model>``; agreement is reported for humans separately."""
+    return annotator.startswith(LLM_PREFIX)
 
 # How long a writer waits for another writer's single append (milliseconds of work) to finish.
 APPEND_LOCK_TIMEOUT_S = 10.0

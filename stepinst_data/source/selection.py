@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from ..natinst import NatInstError, Sampling, Task
+from .natinst import NatInstError, Sampling, Task
 
 logger = logging.getLogger(__name__)
 
@@ -20,8 +20,8 @@ def load_tasks(
     num_proc: int = 1,
 ) -> list[Task]:
     """The selected tasks in split order (train, then test), definitions parsed once and cached."""
-    from ..sources import default_cache_dir, resolve_natinst
-    from ..table import load_task_table
+    from .fetch import default_cache_dir, resolve_natinst
+    from .table import load_task_table
 
     cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
     root = resolve_natinst(natinst, cache_dir)

@@ -5,10 +5,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .natinst import NatInstError, Sampling, Task, read_splits, read_task
-from .ratings_store import RatingsError, read_ratings_store
-from .sources import default_cache_dir, resolve_natinst
-from .steps_store import check_steps_for_tasks, scan_steps_store
+from ..source.natinst import NatInstError, Sampling, Task, read_splits, read_task
+from ..stores.ratings import RatingsError, read_ratings_store
+from ..source.fetch import default_cache_dir, resolve_natinst
+from ..stores.steps import check_steps_for_tasks, scan_steps_store
 
 
 def _check_tasks(root: Path, allow_missing_tasks: bool) -> tuple[list[Task], list[str]]:

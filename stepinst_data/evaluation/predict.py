@@ -1,6 +1,6 @@
 """Greedy generation of predictions for the official evaluation (transformers, or vLLM if installed).
 
-Prompts are encoded with :func:`stepinst_data.training.encode_prompts`, the same function the
+Prompts are encoded with :func:`stepinst_data.evaluation.training.encode_prompts`, the same function the
 training recipes use, so a model is evaluated on exactly the inputs it was trained on. Batches are
 sorted by length (longest first: little padding, and an out-of-memory shows up on the first batch).
 """

@@ -8,34 +8,23 @@ from __future__ import annotations
 
 import logging
 import re
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from huggingface_hub import DatasetCard, DatasetCardData
 
+from ..resources import card_template, citation_bib
 from . import hub_metadata
-from .card_sections import generation_section, license_section, ratings_section, stats_section
-from .inputs import BuildInputs
+from .sections import generation_section, license_section, ratings_section, stats_section
+from ..dataset.inputs import BuildInputs
 
 if TYPE_CHECKING:
-    from .export import ConfigFiles
+    from ..dataset.export import ConfigFiles
 
 logger = logging.getLogger(__name__)
 
 
-def _card_dir() -> Path:
-    """``dataset_card/`` of the source checkout, or the copy a wheel installs under ``share/``."""
-    for folder in (Path(__file__).resolve().parent.parent / "dataset_card", Path(sys.prefix) / "share" / "stepinst" / "dataset_card"):
-        if (folder / "template.md.j2").is_file():
-            return folder
-    raise FileNotFoundError("dataset_card/template.md.j2 not found; reinstall stepinst (`pip install -e .` from a checkout)")
-
-
-CARD_DIR = _card_dir()
-TEMPLATE = CARD_DIR / "template.md.j2"
-CITATION = CARD_DIR / "citation.bib"
 DEFAULT_REPO_ID = "stepinst/stepinst"
 
 
@@ -83,7 +72,7 @@ def render_card(
     missing = inputs.table.missing
     card = DatasetCard.from_template(
         card_data,
-        template_path=str(TEMPLATE),
+        template_path=str(card_template()),
         pretty_name=card_data.pretty_name,
         repo_id=repo_id,
         split_names=inputs.table.split_names,
@@ -99,6 +88,6 @@ def render_card(
         ratings_text=ratings_section(inputs),
         license_text=license_section(inputs),
         missing_text=(f"- {len(missing)} listed task(s) had no task file and are not included." if missing else ""),
-        citation=CITATION.read_text(encoding="utf-8").strip().replace(f"datasets/{DEFAULT_REPO_ID}", f"datasets/{repo_id}"),
+        citation=citation_bib().strip().replace(f"datasets/{DEFAULT_REPO_ID}", f"datasets/{repo_id}"),
     )
     return str(card)

@@ -18,9 +18,9 @@ import pyarrow as pa
 
 from .configs import StepInstConfig
 from .inputs import BuildInputs
-from .natinst import Task
+from ..source.natinst import Task
 from .orderings import step_order
-from .ratings_store import DEFAULT_RUBRIC, Rubric
+from ..stores.ratings import DEFAULT_RUBRIC, Rubric
 from .template import instance_block, render_prefix
 
 logger = logging.getLogger(__name__)

@@ -7,11 +7,11 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from .natinst import Sampling
-from .ratings_store import RatingsStore, read_ratings_store
-from .sources import default_cache_dir, resolve_natinst
-from .steps_store import StepsRecord, StepsStoreError, check_steps_for_tasks, read_steps_store
-from .table import TaskTable, carve_validation, load_task_table
+from ..source.natinst import Sampling
+from ..stores.ratings import RatingsStore, read_ratings_store
+from ..source.fetch import default_cache_dir, resolve_natinst
+from ..stores.steps import StepsRecord, StepsStoreError, check_steps_for_tasks, read_steps_store
+from ..source.table import TaskTable, carve_validation, load_task_table
 
 logger = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """The values the Hugging Face Hub accepts in a dataset card's YAML header.
 
 The Hub validates a card on every commit (``POST /api/validate-yaml``), but that endpoint is not
-reachable from every machine (CI here has no network), so :mod:`stepinst_data.card_check` checks
+reachable from every machine (CI here has no network), so :mod:`stepinst_data.card.check` checks
 the same vocabulary locally, before anything is sent. Sources, so these lists can be refreshed:
 
 * size categories: ``datasets/utils/resources/size_categories.json`` (read from the installed

@@ -24,7 +24,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .card_check import assert_pushable, local_files
+from ..card.check import assert_pushable, local_files
 
 logger = logging.getLogger(__name__)
 

@@ -21,7 +21,7 @@ import pyarrow.parquet as pq
 import yaml
 
 from . import hub_metadata
-from .stats import MANIFEST
+from ..dataset.stats import MANIFEST
 
 logger = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ from typing import Literal
 
 import datasets
 
-from .natinst import Sampling
+from ..source.natinst import Sampling
 from .orderings import STEP_ORDERS
 
 StepsMode = Literal["none", "ordered", "shuffled", "reversed"]

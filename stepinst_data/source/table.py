@@ -154,7 +154,7 @@ def load_task_table(
     cache_dir: Path | None = None,
 ) -> TaskTable:
     """Parse (or reuse the cached parse of) every task of the English-track train and test splits."""
-    from .sources import default_cache_dir
+    from .fetch import default_cache_dir
 
     splits = read_splits(root)
     missing = _missing_tasks(root, splits)

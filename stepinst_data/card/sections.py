@@ -11,13 +11,13 @@ from collections import Counter
 from statistics import mean
 from typing import Any
 
-from .configs import DEFAULT_MIN_STEPS_QUALITY
-from .generation.prompt import prompt_text
-from .generation.tokens import resolve_price
-from .inputs import BuildInputs
-from .ratings.agreement import annotators, ordinal_alpha, reliability_matrix
-from .ratings_store import RatingsStore
-from .steps_store import StepsRecord
+from ..dataset.configs import DEFAULT_MIN_STEPS_QUALITY
+from ..generation.prompt import prompt_text
+from ..generation.tokens import resolve_price
+from ..dataset.inputs import BuildInputs
+from ..ratings.agreement import annotators, ordinal_alpha, reliability_matrix
+from ..stores.ratings import RatingsStore
+from ..stores.steps import StepsRecord
 
 logger = logging.getLogger(__name__)
 

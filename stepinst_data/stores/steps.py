@@ -18,10 +18,10 @@ from typing import TYPE_CHECKING
 
 from filelock import FileLock, Timeout
 
-from .natinst import Task
+from ..source.natinst import Task
 
 if TYPE_CHECKING:
-    from .table import TaskInfo
+    from ..source.table import TaskInfo
 
 logger = logging.getLogger(__name__)
 

@@ -4,7 +4,7 @@ The recipes in ``recipes/`` stay thin entry points; everything they have in comm
 the SFT recipe, the Seq2Seq recipe, the evaluation recipe and the benchmark tokenize a prompt the
 same way (the model sees at evaluation exactly the input it was trained on).
 
-Prompts come from the built dataset (``prompt`` is rendered by :mod:`stepinst_data.template`);
+Prompts come from the built dataset (``prompt`` is rendered by :mod:`stepinst_data.dataset.template`);
 nothing here renders or re-encodes a prompt.
 """
 

@@ -8,7 +8,7 @@ datasets >= 4 no longer runs loading scripts, but a builder class used directly 
 
 Custom configurations pass parameters (``num_pos_examples=1``, ``steps="reversed"``, ...) as
 keyword arguments, or a ready :class:`StepInstConfig` as ``config``. For a folder that
-``load_dataset`` reads and that can be pushed to the Hub, use :func:`stepinst_data.export.export`.
+``load_dataset`` reads and that can be pushed to the Hub, use :func:`stepinst_data.dataset.export.export`.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from pathlib import Path
 
 import datasets
 
-from .card import CITATION
+from ..resources import citation_bib
 from .configs import PRESETS, StepInstConfig
 from .inputs import BuildInputs, load_build_inputs
 from .render import features_for, split_tables
@@ -78,7 +78,7 @@ class StepInstBuilder(datasets.ArrowBasedBuilder):
             description=self.config.description or "",
             features=features_for(self.config, self._inputs),
             homepage="https://arxiv.org/abs/2305.04429",
-            citation=CITATION.read_text(encoding="utf-8"),
+            citation=citation_bib(),
             license="apache-2.0",
         )
 

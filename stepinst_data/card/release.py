@@ -1,0 +1,34 @@
+"""A release folder: the data files of every configuration, the manifest and the dataset card.
+
+``dataset.export`` writes the data; the card needs statistics of the written files, so it is
+rendered here, at the card stage, and handed to the export as a callback (the data stage never
+imports the card).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Sequence
+
+from ..dataset.configs import StepInstConfig
+from ..dataset.export import ConfigFiles, export
+from ..dataset.inputs import BuildInputs
+from .render import DEFAULT_REPO_ID, render_card
+
+
+def build_release(
+    inputs: BuildInputs,
+    out: str | os.PathLike,
+    configs: Sequence[StepInstConfig] | None = None,
+    overwrite: bool = False,
+    num_proc: int = 1,
+    repo_id: str | None = None,
+) -> list[ConfigFiles]:
+    """Build ``configs`` into ``out`` with the card naming ``repo_id`` (default: a placeholder repo)."""
+    card = functools.partial(_card, inputs=inputs, repo_id=repo_id or DEFAULT_REPO_ID)
+    return export(inputs, out, configs, overwrite=overwrite, num_proc=num_proc, card=card)
+
+
+def _card(folder, written, yaml_configs, yaml_infos, *, inputs: BuildInputs, repo_id: str) -> str:
+    return render_card(folder, inputs, written, yaml_configs, yaml_infos, repo_id)
