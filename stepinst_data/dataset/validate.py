@@ -8,23 +8,25 @@ from pathlib import Path
 from ..source.natinst import NatInstError, Sampling, Task, read_splits, read_task
 from ..stores.ratings import RatingsError, read_ratings_store
 from ..source.fetch import default_cache_dir, resolve_natinst
+from ..source.table import missing_tasks_message
 from ..stores.steps import check_steps_for_tasks, scan_steps_store
 
 
 def _check_tasks(root: Path, allow_missing_tasks: bool) -> tuple[list[Task], list[str]]:
     splits = read_splits(root)
-    tasks, problems = [], []
+    tasks, problems, missing = [], [], []
     present = {p.stem for p in (root / "tasks").glob("*.json")}
     for split, names in splits.items():
         for name in names:
             if name not in present:
-                if not allow_missing_tasks:
-                    problems.append(f"{root}/tasks/{name}.json: listed in the {split} split but missing")
+                missing.append(name)
                 continue
             try:
                 tasks.append(read_task(root, name, split, Sampling()))
             except NatInstError as e:
                 problems.append(str(e))
+    if missing and not allow_missing_tasks:
+        problems.insert(0, missing_tasks_message(root, missing))
     return tasks, problems
 
 

@@ -136,6 +136,20 @@ def _parse_to_cache(root: Path, items: list[tuple[str, str]], sampling: Sampling
     return infos
 
 
+def first_names(names: list[str], shown: int = 5) -> str:
+    """``a, b, c, ... (and N more)``: a partial corpus lists hundreds of names; one line names a few."""
+    more = f", ... (and {len(names) - shown} more)" if len(names) > shown else ""
+    return ", ".join(names[:shown]) + more
+
+
+def missing_tasks_message(root: Path, missing: list[str]) -> str:
+    """The one error for listed tasks without a file: the count, the first few, and the flag."""
+    return (
+        f"{root}: {len(missing)} task(s) listed in splits/default/ have no file in tasks/: "
+        f"{first_names(missing)}. Restore them, or pass --allow-missing-tasks to skip them."
+    )
+
+
 def _missing_tasks(root: Path, splits: dict[str, list[str]]) -> list[str]:
     present = {p.stem for p in (root / "tasks").glob("*.json")}
     return [name for names in splits.values() for name in names if name not in present]
@@ -159,10 +173,7 @@ def load_task_table(
     splits = read_splits(root)
     missing = _missing_tasks(root, splits)
     if missing and not allow_missing_tasks:
-        raise NatInstError(
-            f"{root}: {len(missing)} task(s) listed in splits/default/ have no file in tasks/: "
-            f"{', '.join(missing)}. Restore them, or pass --allow-missing-tasks to skip them."
-        )
+        raise NatInstError(missing_tasks_message(root, missing))
     if missing:
         logger.warning("skipping %d listed task(s) with no file in %s/tasks (--allow-missing-tasks)", len(missing), root)
     skipped = set(missing)
