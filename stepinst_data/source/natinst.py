@@ -166,6 +166,64 @@ def _examples(raw: Any, path: Path, key: str) -> list[Example]:
     return examples
 
 
+def _describe(value: Any) -> str:
+    if isinstance(value, float) and math.isnan(value):
+        return "a bare NaN"
+    if value is None:
+        return "null"
+    return f"{str(value)[:40]!r} (a JSON {type(value).__name__}, not a string)"
+
+
+def _check_text(value: Any, where: str, field_name: str, fix: str, lists: bool = False) -> None:
+    """Raise unless ``value`` is a string (or, with ``lists``, a list of strings)."""
+    if type(value) is str:
+        return
+    if lists and type(value) is list:
+        for j, item in enumerate(value):
+            if type(item) is not str:
+                raise NatInstError(
+                    f"{where}: {field_name}[{j}] is {_describe(item)}; it would become the text "
+                    f"{str(item)!r} or be dropped. {fix}"
+                )
+        return
+    raise NatInstError(
+        f"{where}: {field_name} is {_describe(value)}; it would become the text {str(value)!r}. {fix}"
+    )
+
+
+def check_text_fields(data: dict[str, Any], path: Path, task_name: str) -> None:
+    """Refuse a non-string where the prompt takes text, instead of printing ``nan`` or dropping it.
+
+    A bare ``NaN`` (pandas' export of an empty cell), a number or ``null`` as an instance's
+    ``input``/``output``, an example's text or the definition would silently change the rows.
+    """
+    fix = "Write the text as a JSON string in the task file (or remove the entry)."
+    definition = data.get("Definition")
+    if type(definition) is not str:
+        _check_text(definition, f"{path}: task {task_name}", "'Definition'", fix, lists=True)
+    for key in ("Positive Examples", "Negative Examples"):
+        examples = data.get(key)
+        for i, ex in enumerate(examples if type(examples) is list else []):
+            if type(ex) is dict:
+                where = f"{path}: task {task_name}, {key}[{i}]"
+                _check_text(ex.get("input"), where, "'input'", fix)
+                _check_text(ex.get("output"), where, "'output'", fix, lists=True)
+                if ex.get("explanation") is not None:
+                    _check_text(ex["explanation"], where, "'explanation'", fix)
+    instances = data.get("Instances")
+    for i, inst in enumerate(instances if type(instances) is list else []):
+        if type(inst) is not dict:
+            continue  # _instances names the missing keys
+        text, output = inst.get("input"), inst.get("output")
+        if type(text) is str and type(output) is list and all(type(o) is str for o in output):
+            continue  # the common case, checked without building a message
+        where = f"{path}: task {task_name}, instance {inst.get('id') or '(no id)'} (Instances[{i}])"
+        if "input" in inst:
+            _check_text(text, where, "'input'", fix)
+        if "output" in inst:
+            _check_text(output, where, "'output'", fix, lists=True)
+
+
 def derived_instance_id(task_name: str, index: int, text: str) -> str:
     """A stable id for old-schema instances, shaped like upstream ids (``taskNNN-<32 hex>``)."""
     prefix = task_name.split("_", 1)[0]
@@ -235,6 +293,7 @@ def parse_task(data: dict[str, Any], path: Path, name: str, split: str, sampling
     missing = [k for k in REQUIRED_KEYS if k not in data]
     if missing:
         raise NatInstError(f"{path}: missing required key(s) {missing}; is this a SUP-NATINST task file?")
+    check_text_fields(data, path, name)
     definitions = _as_list(data["Definition"])
     categories = _as_list(data["Categories"])
     if not definitions or not definitions[0].strip():
