@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 from datasets import load_dataset
 
+from integrity_helpers import snapshot
 from stepinst_data.cli import main
 from stepinst_data.dataset.inputs import load_build_inputs
 from stepinst_data.sample import SAMPLE_NATINST, SAMPLE_RATINGS, SAMPLE_STEPS
@@ -26,11 +27,6 @@ from stepinst_data.source.table import load_task_table
 TEST_TASK = "task9101_stepinst_sample_integer_subtraction"
 EMPTY_TASK = "task9104_stepinst_sample_element_symbols"
 NAN = float("nan")
-
-
-def snapshot(folder: Path) -> dict[str, bytes]:
-    """Every file under ``folder`` with its bytes: what "nothing changed on disk" compares."""
-    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
 @pytest.fixture
