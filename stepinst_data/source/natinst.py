@@ -14,6 +14,7 @@ import json
 import logging
 import math
 import random
+from collections.abc import Iterator
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -181,13 +182,11 @@ def _check_text(value: Any, where: str, field_name: str, fix: str, lists: bool =
     if lists and type(value) is list:
         for j, item in enumerate(value):
             if type(item) is not str:
-                raise NatInstError(
-                    f"{where}: {field_name}[{j}] is {_describe(item)}; it would become the text "
-                    f"{str(item)!r} or be dropped. {fix}"
-                )
+                _check_text(item, where, f"{field_name}[{j}]", fix)
         return
     raise NatInstError(
-        f"{where}: {field_name} is {_describe(value)}; it would become the text {str(value)!r}. {fix}"
+        f"{where}: {field_name} is {_describe(value)}; only text (a JSON string) can go into a prompt, "
+        f"and stepinst never turns it into {str(value)!r} or drops it. {fix}"
     )
 
 
@@ -204,24 +203,33 @@ def check_text_fields(data: dict[str, Any], path: Path, task_name: str) -> None:
     for key in ("Positive Examples", "Negative Examples"):
         examples = data.get(key)
         for i, ex in enumerate(examples if type(examples) is list else []):
-            if type(ex) is dict:
-                where = f"{path}: task {task_name}, {key}[{i}]"
-                _check_text(ex.get("input"), where, "'input'", fix)
-                _check_text(ex.get("output"), where, "'output'", fix, lists=True)
-                if ex.get("explanation") is not None:
-                    _check_text(ex["explanation"], where, "'explanation'", fix)
+            if type(ex) is not dict:
+                continue  # _examples names the missing keys
+            where = f"{path}: task {task_name}, {key}[{i}]"
+            for name in ("input", "output", "explanation"):
+                if name in ex and not (name == "explanation" and ex[name] is None):
+                    _check_text(ex[name], where, f"'{name}'", fix, lists=name == "output")
     instances = data.get("Instances")
-    for i, inst in enumerate(instances if type(instances) is list else []):
+    for i in _instances_with_non_text(instances if type(instances) is list else []):
+        inst = instances[i]
+        where = f"{path}: task {task_name}, instance {inst.get('id') or '(no id)'} (Instances[{i}])"
+        for name in ("input", "output"):
+            if name in inst:
+                _check_text(inst[name], where, f"'{name}'", fix, lists=name == "output")
+
+
+def _instances_with_non_text(instances: list[Any]) -> Iterator[int]:
+    """Indices of instances whose ``input`` or ``output`` is not text; one cheap pass (files hold
+    up to ~6,500 instances, nearly all with one reference)."""
+    for i, inst in enumerate(instances):
         if type(inst) is not dict:
             continue  # _instances names the missing keys
-        text, output = inst.get("input"), inst.get("output")
-        if type(text) is str and type(output) is list and all(type(o) is str for o in output):
-            continue  # the common case, checked without building a message
-        where = f"{path}: task {task_name}, instance {inst.get('id') or '(no id)'} (Instances[{i}])"
-        if "input" in inst:
-            _check_text(text, where, "'input'", fix)
-        if "output" in inst:
-            _check_text(output, where, "'output'", fix, lists=True)
+        output = inst.get("output")
+        if type(inst.get("input")) is str and type(output) is list and (
+            (len(output) == 1 and type(output[0]) is str) or all(type(o) is str for o in output)
+        ):
+            continue
+        yield i
 
 
 def derived_instance_id(task_name: str, index: int, text: str) -> str:
