@@ -28,7 +28,7 @@ install: $(VENV)/.installed
 install-test: $(VENV)/.installed-test
 
 demo: $(VENV)/.installed
-	$(BIN)/stepinst build --sample --out stepinst --overwrite
+	$(BIN)/stepinst build --sample --out stepinst
 	$(BIN)/python -c "from datasets import load_dataset; ds = load_dataset('stepinst', 'steps_ordered'); print(ds); row = ds['test'][0]; print(row['prompt'] + row['completion'])"
 	$(BIN)/stepinst stats stepinst
 

@@ -61,7 +61,8 @@ def test_validate_lists_every_problem(tmp_path, capsys):
     assert main(["validate", "--natinst", str(natinst), "--steps", str(steps)]) == 1
     out = capsys.readouterr().out.splitlines()
     assert any("task9002_stepinst_sample_list_maximum.json: not valid JSON" in line for line in out)
-    assert any("task9104_stepinst_sample_element_symbols.json: listed in the test split but missing" in line for line in out)
+    assert any("1 task(s) listed in splits/default/ have no file in tasks/: task9104_stepinst_sample_element_symbols. "
+               "Restore them, or pass --allow-missing-tasks" in line for line in out)
     assert any("steps.jsonl:4: malformed JSON" in line for line in out)
     assert main(["validate", "--sample"]) == 0
 

@@ -93,18 +93,18 @@ def test_out_folder_with_foreign_files_is_refused(tmp_path):
     out = tmp_path / "mine"
     out.mkdir()
     (out / "thesis.tex").write_text("precious")
-    with pytest.raises(ExportError, match="--overwrite"):
-        build_release(_inputs(), out)
-    assert (out / "thesis.tex").read_text() == "precious"
-    build_release(_inputs(), out, overwrite=True)
-    assert not (out / "thesis.tex").exists() and (out / "README.md").is_file()
+    for overwrite in (False, True):  # --overwrite never deletes a file stepinst did not write
+        with pytest.raises(ExportError, match=r"is not a previous stepinst build .* and holds thesis.tex; stepinst "
+                                              r"never deletes files it did not write, with or without --overwrite"):
+            build_release(_inputs(), out, overwrite=overwrite)
+    assert [p.name for p in out.iterdir()] == ["thesis.tex"] and (out / "thesis.tex").read_text() == "precious"
 
 
 def test_rebuild_keeps_files_a_user_added_to_a_built_folder(tmp_path):
     out = tmp_path / "stepinst"
     build_release(_inputs(), out, [PRESETS["definition"]])
     (out / "notes.md").write_text("mine")
-    with pytest.raises(ExportError, match=r"holds files stepinst did not write \(notes.md\)"):
+    with pytest.raises(ExportError, match=r"also holds 1 file\(s\) stepinst did not write \(notes.md\)"):
         build_release(_inputs(), out, [PRESETS["definition"]])
     assert (out / "notes.md").read_text() == "mine"
 
@@ -117,7 +117,7 @@ def test_a_steps_store_inside_the_output_folder_is_never_deleted(tmp_path, overw
     store = out / "steps.jsonl"
     shutil.copy(SAMPLE_STEPS, store)
     inputs = load_build_inputs(SAMPLE_NATINST, store, cache_dir=tmp_path / "cache")
-    with pytest.raises(ExportError, match="holds the input store"):
+    with pytest.raises(ExportError, match=r"contains the steps store .*steps.jsonl: a build replaces --out whole"):
         build_release(inputs, out, [PRESETS["steps_ordered"]], overwrite=overwrite)
     assert store.read_bytes() == SAMPLE_STEPS.read_bytes()
 

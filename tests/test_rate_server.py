@@ -99,3 +99,52 @@ def test_a_second_server_on_the_same_store_is_refused(tmp_path):
 def test_llm_names_are_reserved_for_judges(tmp_path):
     with pytest.raises(RatingsError, match="reserved for LLM judges"):
         sample_session(tmp_path / "r.jsonl", "llm:gpt")
+
+
+@pytest.mark.parametrize("host", ["evil.example", "evil.example:8765", "127.0.0.1.evil.example", "10.0.0.1"])
+def test_a_request_for_another_host_is_refused(page, host):
+    """DNS rebinding: a page on evil.example resolving to 127.0.0.1 must not read the page or its token."""
+    session, client = page
+    response = client.get("/", headers={"Host": host})
+    assert response.status_code == 400
+    body = response.get_data(as_text=True)
+    assert body == f"refused: Host {host!r} is not this rating page's address; open the URL `stepinst rate serve` printed\n"
+    assert "token" not in body
+    form = _form(client.get("/").get_data(as_text=True))
+    assert client.post("/rate", data=form, headers={"Host": host}).status_code == 400
+    assert not session.store.exists()
+
+
+@pytest.mark.parametrize("origin", ["http://evil.example", "http://localhost:9999", "null", "https://evil.example"])
+def test_a_post_from_another_origin_is_refused_and_nothing_is_written(page, origin):
+    session, client = page
+    form = _form(client.get("/").get_data(as_text=True))
+    response = client.post("/rate", data=form, headers={"Origin": origin})
+    assert response.status_code == 403
+    assert response.get_data(as_text=True) == (
+        f"refused: a POST from another site (Origin {origin!r}); submit ratings from the rating page itself\n"
+    )
+    assert not session.store.exists()
+    assert client.post("/rate", data=form, headers={"Origin": "http://localhost"}).status_code == 303  # its own page
+    assert len(read_ratings_store(session.store).records) == 1
+
+
+def test_the_bound_server_answers_only_to_its_own_address(tmp_path):
+    """Over real HTTP: 127.0.0.1:PORT and localhost:PORT are served; another name or port is refused."""
+    import http.client
+
+    with RatingServer(sample_session(tmp_path / "ratings.jsonl"), port=0) as server:
+        port = server.server.server_port
+
+        def get(host: str) -> tuple[int, str]:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+            conn.request("GET", "/", headers={"Host": host})
+            response = conn.getresponse()
+            result = response.status, response.read().decode()
+            conn.close()
+            return result
+
+        assert get(f"127.0.0.1:{port}")[0] == 200 and get(f"localhost:{port}")[0] == 200
+        for host in (f"evil.example:{port}", f"127.0.0.1:{port + 1}", "localhost"):
+            status, body = get(host)
+            assert status == 400 and body.startswith(f"refused: Host {host!r}")

@@ -16,7 +16,7 @@ from huggingface_hub import DatasetCard, DatasetCardData
 
 from ..resources import card_template, citation_bib
 from . import hub_metadata
-from .sections import generation_section, license_section, ratings_section, stats_section
+from .sections import excluded_tasks_section, generation_section, license_section, ratings_section, stats_section
 from ..dataset.inputs import BuildInputs
 
 if TYPE_CHECKING:
@@ -69,7 +69,6 @@ def render_card(
         dataset_info=yaml_infos,
     )
     first = written[0].config if written else None
-    missing = inputs.table.missing
     card = DatasetCard.from_template(
         card_data,
         template_path=str(card_template()),
@@ -87,7 +86,7 @@ def render_card(
         steps_text=generation_section(inputs),
         ratings_text=ratings_section(inputs),
         license_text=license_section(inputs),
-        missing_text=(f"- {len(missing)} listed task(s) had no task file and are not included." if missing else ""),
+        missing_text=excluded_tasks_section(inputs),
         citation=citation_bib().strip().replace(f"datasets/{DEFAULT_REPO_ID}", f"datasets/{repo_id}"),
     )
     return str(card)

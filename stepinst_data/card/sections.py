@@ -168,3 +168,15 @@ def license_section(inputs: BuildInputs) -> str:
         f"<details>\n<summary>Instance licence of each task</summary>\n\n"
         f"| task | split | Instance License |\n|---|---|---|\n{rows}\n\n</details>"
     )
+
+
+def excluded_tasks_section(inputs: BuildInputs) -> str:
+    """The listed tasks this build left out, by reason (a task never disappears without a word)."""
+    table, lines = inputs.table, []
+    if table.missing:
+        lines.append(f"- {len(table.missing)} listed task(s) had no task file and are not included.")
+    if table.skipped_empty:
+        names = ", ".join(f"`{name}`" for name in table.skipped_empty)
+        lines.append(f"- {len(table.skipped_empty)} listed task(s) have no instances and are not included "
+                     f"(built with `--skip-empty-tasks`): {names}.")
+    return "\n".join(lines)

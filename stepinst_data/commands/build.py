@@ -14,6 +14,9 @@ def _add_input_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ratings", help="ratings store (JSONL)")
     parser.add_argument("--sample", action="store_true", help="use the embedded sample (tasks, steps and ratings)")
     parser.add_argument("--allow-missing-tasks", action="store_true", help="skip listed tasks that have no file")
+    parser.add_argument("--skip-empty-tasks", action="store_true",
+                        help="skip listed tasks whose Instances list is empty (default: refuse them); "
+                             "they are listed in the build summary, manifest and card")
     parser.add_argument("--num-proc", type=int, default=1, help="parse task files and write configurations in N processes")
     parser.add_argument("--cache-dir", help="where the parsed task table and archives are cached")
 
@@ -66,7 +69,7 @@ def run_build(args: argparse.Namespace) -> int:
     sampling = Sampling(args.max_num_instances_per_task, args.max_num_instances_per_eval_task, args.seed)
     inputs = load_build_inputs(
         args.natinst, args.steps, args.ratings, sampling, args.validation_tasks,
-        args.num_proc, args.allow_missing_tasks, args.cache_dir,
+        args.num_proc, args.allow_missing_tasks, args.cache_dir, args.skip_empty_tasks,
     )
     configs = None
     if args.configs:
@@ -81,6 +84,9 @@ def run_build(args: argparse.Namespace) -> int:
         configs = [c.with_params(**overrides) for c in default_configs(inputs)]
     written = build_release(inputs, args.out, configs, overwrite=args.overwrite, num_proc=args.num_proc, repo_id=args.repo_id)
     print(f"built {args.out}: {len(written)} configs")
+    if inputs.table.skipped_empty:
+        skipped = inputs.table.skipped_empty
+        print(f"skipped {len(skipped)} listed task(s) with no instances (--skip-empty-tasks): {', '.join(skipped)}")
     print(format_stats({w.config.name: w.stats for w in written}))
     return 0
 
@@ -89,7 +95,8 @@ def run_validate(args: argparse.Namespace) -> int:
     from ..dataset.validate import validate_inputs
 
     _resolve_inputs(args)
-    problems = validate_inputs(args.natinst, args.steps, args.ratings, args.allow_missing_tasks, args.cache_dir)
+    problems = validate_inputs(args.natinst, args.steps, args.ratings, args.allow_missing_tasks, args.cache_dir,
+                               skip_empty_tasks=args.skip_empty_tasks)
     for problem in problems:
         print(problem)
     if problems:

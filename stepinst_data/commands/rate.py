@@ -38,6 +38,9 @@ def register(subparsers) -> None:
     imp.add_argument("--rubric", help="rubric JSON for a new store (default: the built-in rubric)")
     imp.add_argument("--delimiter", default=",", help="CSV delimiter (default ','; e.g. ';' or '\\t')")
     imp.add_argument("--skip-invalid", action="store_true", help="import the valid rows and report the skipped ones")
+    imp.add_argument("--correct", action="store_true",
+                     help="rows that differ from a stored rating of the same task and annotator replace it; "
+                          "the earlier rating stays in the store's history (default: refuse them)")
     imp.set_defaults(func=run_import)
 
     report = commands.add_parser("report", help="score distributions, agreement and disputed tasks of a store")
@@ -113,12 +116,14 @@ def run_import(args: argparse.Namespace) -> int:
     delimiter = "\t" if args.delimiter in ("\\t", "tab") else args.delimiter
     result = import_ratings(
         args.source, args.into, set(tasks) if tasks is not None else None, source,
-        _rubric(args) if args.rubric else None, delimiter, args.skip_invalid,
+        _rubric(args) if args.rubric else None, delimiter, args.skip_invalid, correct=args.correct,
     )
     for line in result.problems:
         print(f"skipped: {line}", file=sys.stderr)
     for line in result.already_stored:
         print(f"unchanged: {line}", file=sys.stderr)
+    for line in result.corrected:
+        print(f"corrected: {line}", file=sys.stderr)
     print(f"imported {len(result.imported)} rating(s) into {args.into}; skipped {len(result.problems)} invalid row(s)")
     return 0
 

@@ -40,7 +40,7 @@ def run_judge(args: argparse.Namespace) -> int:
     from ..stores.ratings import DEFAULT_RUBRIC
     from ..sample import SAMPLE_STEPS
     from ..stores.steps import acquire_store_lock, read_steps_store
-    from .steps import client_config, load_selected_tasks, tokenizer_and_price
+    from .steps import UNKNOWN_COST, client_config, load_selected_tasks, tokenizer_and_price
 
     steps_path = args.steps or (str(SAMPLE_STEPS) if args.sample else None)
     if not steps_path:
@@ -70,7 +70,8 @@ def run_judge(args: argparse.Namespace) -> int:
         stats = run_coroutine(_run(judge, client, items))
     finally:
         lock.release()
-    print(json.dumps({**stats.to_dict(), "already_rated": len(rated), "stale": len(stale),
+    print(json.dumps({**stats.to_dict(), "cost": stats.cost if price else UNKNOWN_COST,
+                      "already_rated": len(rated), "stale": len(stale),
                       "annotator": annotator_for(args.model)}, indent=2))
     return 0 if stats.failed == 0 else 2
 

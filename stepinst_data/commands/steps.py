@@ -15,6 +15,8 @@ from pathlib import Path
 
 logger = logging.getLogger(__name__)
 
+UNKNOWN_COST = "unknown (no price for this model: pass --price-input and --price-output)"
+
 
 def add_source_args(parser: argparse.ArgumentParser) -> None:
     """--natinst/--sample/--tasks/--model and the tokenizer/price options (shared with the judge)."""
@@ -106,7 +108,8 @@ def tokenizer_and_price(args: argparse.Namespace):
         logger.warning(note)
     price = resolve_price(args.model, args.price_input, args.price_output, args.prices)
     if price is None:
-        logger.warning("no price for model %s: costs show as 0; pass --price-input/--price-output", args.model)
+        logger.warning("no price for model %s: costs show as %r; pass --price-input and --price-output "
+                       "(USD per 1M tokens) or --prices FILE", args.model, UNKNOWN_COST)
     return get_encoding(name), name, price
 
 
@@ -145,9 +148,9 @@ def run_estimate(args: argparse.Namespace) -> int:
         "tasks_to_generate": len(plan.todo), "prompt_tokens": prompt,
         "completion_tokens_estimate": completion, "completion_tokens_per_task": completion_each,
         "completion_basis": basis,
-        "cost_usd": round(price.cost(prompt, completion), 4) if price else None,
-        "cost_usd_batch_api": round(price.cost(prompt, completion, batch=True), 4) if price else None,
-        "price_source": price.source if price else None,
+        "cost_usd": round(price.cost(prompt, completion), 4) if price else UNKNOWN_COST,
+        "cost_usd_batch_api": round(price.cost(prompt, completion, batch=True), 4) if price else UNKNOWN_COST,
+        "price_source": price.source if price else UNKNOWN_COST,
     }
     print(json.dumps(report, indent=2))
     return 0
@@ -178,7 +181,7 @@ def run_generate(args: argparse.Namespace) -> int:
         stats = run_coroutine(_generate(generator, client, plan.todo))
     finally:
         lock.release()
-    _print_report(stats, len(plan.done), enc_name, failures)
+    _print_report(stats, len(plan.done), enc_name, failures, price)
     return 0 if stats.failed == 0 else 2
 
 
@@ -195,11 +198,11 @@ def _report_plan(plan, regenerate_stale: bool) -> None:
                        len(plan.stale), ", ".join(plan.stale[:10]), action)
 
 
-def _print_report(stats, skipped: int, enc_name: str, failures: Path) -> None:
+def _print_report(stats, skipped: int, enc_name: str, failures: Path, price) -> None:
     ratio = stats.estimated_prompt_tokens / stats.prompt_tokens if stats.prompt_tokens else None
     report = {**stats.to_dict(), "skipped_done": skipped, "encoding": enc_name,
               "estimated_over_actual_prompt_tokens": round(ratio, 4) if ratio else None,
-              "cost": round(stats.cost, 6)}
+              "cost": round(stats.cost, 6) if price else UNKNOWN_COST}
     print(json.dumps(report, indent=2))
     if stats.failed:
         print(f"{stats.failed} task(s) failed; see {failures}. Rerun the same command to retry them.", file=sys.stderr)
@@ -218,7 +221,7 @@ def run_batch_submit(args: argparse.Namespace) -> int:
     plan = plan_run(tasks, records, args.model, version, args.regenerate_stale)
     _report_plan(plan, args.regenerate_stale)
     state = submit(client, plan.todo, store, config, version, args.with_examples, encoding, args.force)
-    estimate = price.cost(state["estimated_prompt_tokens"], 0, batch=True) if price else None
+    estimate = price.cost(state["estimated_prompt_tokens"], 0, batch=True) if price else UNKNOWN_COST
     print(json.dumps({"batch_id": state["batch_id"], "requests": len(state["tasks"]),
                       "estimated_prompt_tokens": state["estimated_prompt_tokens"],
                       "estimated_prompt_cost_usd": estimate}, indent=2))
@@ -251,5 +254,5 @@ def run_batch_collect(args: argparse.Namespace) -> int:
         stats = collect(client, store, {t.name: t.definition for t in tasks}, price, failures)
     finally:
         lock.release()
-    _print_report(stats, 0, enc_name, failures)
+    _print_report(stats, 0, enc_name, failures, price)
     return 0 if stats.failed == 0 else 2

@@ -29,16 +29,13 @@ from .configs import PRESETS, StepInstConfig
 from .inputs import BuildInputs
 from .render import features_for, instance_columns, keeps_task, ratings_table, render_table, task_chunks
 
+from .outdir import ExportError, check_not_an_input, check_replaceable, leftover_path, record_card, remove_stale_leftovers, swap_in
 from .stats import MANIFEST, StatsCollector
 
 logger = logging.getLogger(__name__)
 
 CardRenderer = Callable[[Path, "list[ConfigFiles]", list[dict], list[dict]], str]
 """(folder, written configs, YAML ``configs``, YAML ``dataset_info``) -> the README.md text."""
-
-
-class ExportError(ValueError):
-    """The output folder cannot be written; the message says why and what to do."""
 
 
 @dataclass
@@ -205,38 +202,23 @@ def yaml_metadata(written: Sequence[ConfigFiles], inputs: BuildInputs) -> tuple[
 def _check_out(out: Path, overwrite: bool, inputs: BuildInputs) -> None:
     """Refuse an ``--out`` whose replacement would delete anything stepinst did not write.
 
-    The new folder is swapped in whole, so whatever else the old one holds is removed: an input
-    store kept there (generated steps cost money) is refused even with ``--overwrite``.
+    The rules live in :mod:`stepinst_data.dataset.outdir`: never an input, never a foreign file,
+    a hand-edited card only with ``overwrite``. Leftovers of killed builds are cleaned first.
     """
-    if not out.exists():
-        return
-    if not out.is_dir():
-        raise ExportError(f"--out {out} exists and is not a folder; choose another path")
-    paths = (inputs.steps_path if inputs.steps is not None else None, inputs.ratings_path)
-    stores = [p for p in paths if p and Path(p).resolve().is_relative_to(out.resolve())]
-    if stores:
-        raise ExportError(
-            f"--out {out} holds the input store(s) {stores}, which rebuilding would delete; "
-            "move them out of the output folder (or choose another --out)"
-        )
-    built = (out / MANIFEST).is_file()
-    foreign = sorted(p.name for p in out.iterdir() if not (built and p.name in ("README.md", MANIFEST, "data")))
-    if not foreign or overwrite:
-        return
-    what = "was not built by stepinst" if not built else "holds files stepinst did not write"
-    raise ExportError(
-        f"--out {out} {what} ({', '.join(foreign[:5])}{', ...' if len(foreign) > 5 else ''}); refusing to replace it. "
-        "Choose an empty or new folder, or pass --overwrite to replace its contents."
-    )
+    check_not_an_input(out, [
+        ("SUP-NATINST corpus", inputs.natinst_root),
+        ("steps store", inputs.steps_path if inputs.steps is not None else None),
+        ("ratings store", inputs.ratings_path),
+        ("cache folder", inputs.cache_dir),
+    ])
+    remove_stale_leftovers(out)
+    check_replaceable(out, overwrite)
 
 
 def _swap_in(tmp: Path, out: Path) -> None:
-    """Replace ``out`` by ``tmp`` with renames, so readers see the old or the new folder, whole."""
-    old = out.with_name(f".{out.name}.old-{os.getpid()}")
-    if out.exists():
-        os.replace(out, old)
-    os.replace(tmp, out)
-    shutil.rmtree(old, ignore_errors=True)
+    """Record the card's checksum in the manifest, then replace ``out`` by ``tmp`` with renames."""
+    record_card(tmp)
+    swap_in(tmp, out)
 
 
 def export(
@@ -257,9 +239,8 @@ def export(
     out = Path(out)
     _check_out(out, overwrite, inputs)
     configs = list(configs) if configs is not None else default_configs(inputs)
-    if any(c.uses_steps for c in configs):
-        inputs.check_steps()
-    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
+    inputs.check_serves(configs)
+    tmp = leftover_path(out, "tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     try:
@@ -274,6 +255,7 @@ def export(
             "stepinst_version": __version__,
             "configs": {w.config.name: {"files": w.files, "num_examples": w.num_examples} for w in written},
             "missing_tasks": inputs.table.missing,
+            "skipped_empty_tasks": inputs.table.skipped_empty,
         }
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
         _swap_in(tmp, out)

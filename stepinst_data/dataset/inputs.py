@@ -4,14 +4,20 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..source.natinst import Sampling
-from ..stores.ratings import RatingsStore, read_ratings_store
+from ..stores.ratings import RatingsError, RatingsStore, read_ratings_store
 from ..source.fetch import default_cache_dir, resolve_natinst
 from ..stores.steps import StepsRecord, StepsStoreError, check_steps_for_tasks, read_steps_store
-from ..source.table import TaskTable, carve_validation, load_task_table
+from .store_audit import audit_steps_store
+from ..source.table import TaskTable, carve_validation, check_num_proc, load_task_table, without_empty_tasks
+
+if TYPE_CHECKING:
+    from .configs import StepInstConfig
 
 logger = logging.getLogger(__name__)
 
@@ -25,9 +31,27 @@ class BuildInputs:
     ratings: RatingsStore | None = None
     steps_path: str = "<steps store>"
     ratings_path: str | None = None
+    natinst_root: Path | None = None
+    cache_dir: Path | None = None
 
     def quality_by_task(self) -> dict[str, float]:
         return self.ratings.overall_by_task() if self.ratings else {}
+
+    def check_serves(self, configs: Iterable[StepInstConfig]) -> None:
+        """Refuse configurations these inputs cannot fill whole (never a half config).
+
+        Step configurations need the steps store; ``steps_ordered_hq`` (a quality threshold) and
+        ``ratings`` need the ratings store: without it the threshold would keep no train task.
+        """
+        configs = list(configs)
+        if any(c.uses_steps for c in configs):
+            self.check_steps()
+        need_ratings = [c.name for c in configs if c.min_steps_quality is not None or c.ratings_only]
+        if need_ratings and self.ratings is None:
+            raise RatingsError(
+                f"configuration(s) {need_ratings} need human ratings: pass a ratings store (--ratings), "
+                "or leave them out of --configs"
+            )
 
     def check_steps(self) -> None:
         """Refuse to render step configurations from missing or stale steps."""
@@ -36,6 +60,15 @@ class BuildInputs:
         problems = check_steps_for_tasks(self.steps, self.table.infos, self.steps_path)
         if problems:
             raise StepsStoreError("\n".join(problems))
+
+
+def _log_ignored_steps(steps: str | os.PathLike, table: TaskTable) -> None:
+    """Say how many records of the steps store no row comes from, and which record each task got."""
+    audit = audit_steps_store(steps, (info.name for info in table.infos))
+    if audit.ignored:
+        logger.warning("%s: ignoring %d record(s) of the steps store", steps, audit.ignored)
+        for note in audit.notes():
+            logger.warning(note)
 
 
 def load_build_inputs(
@@ -47,17 +80,26 @@ def load_build_inputs(
     num_proc: int = 1,
     allow_missing_tasks: bool = False,
     cache_dir: str | os.PathLike | None = None,
+    skip_empty_tasks: bool = False,
 ) -> BuildInputs:
-    """Parse the task files (or reuse the cached table) and read the stores."""
+    """Parse the task files (or reuse the cached table) and read the stores.
+
+    A listed task with an empty ``Instances`` list is refused unless ``skip_empty_tasks``.
+    """
+    check_num_proc(num_proc)
     cache = Path(cache_dir) if cache_dir else default_cache_dir()
     root = resolve_natinst(natinst, cache)
     table = load_task_table(root, sampling, num_proc, allow_missing_tasks, cache)
+    table = without_empty_tasks(table, root, skip_empty_tasks)
     table = carve_validation(table, validation_tasks, sampling.seed)
     records = read_steps_store(steps) if steps else None
+    if steps:
+        _log_ignored_steps(steps, table)
     store = read_ratings_store(ratings) if ratings else None
     if store is not None:
         known = {info.name for info in table.infos}
         unknown = sorted({r["task_name"] for r in store.records} - known)
         if unknown:
             logger.warning("%s: ignoring ratings of %d task(s) not in this build: %s", ratings, len(unknown), unknown)
-    return BuildInputs(table, records, store, str(steps) if steps else "<steps store>", str(ratings) if ratings else None)
+    return BuildInputs(table, records, store, str(steps) if steps else "<steps store>",
+                       str(ratings) if ratings else None, root, cache)

@@ -126,6 +126,8 @@ def collect(client: Any, store: Path, definitions: dict[str, str], price: Price 
             except StepsParseError as e:
                 reason = e.reason
         stats.requests += 1
+        if usage is None and reason is not None:  # the server answered this request with an error
+            stats.failed_requests += 1
         if usage:
             stats.prompt_tokens += usage["prompt_tokens"]
             stats.completion_tokens += usage["completion_tokens"]

@@ -13,6 +13,7 @@ import logging
 import os
 import random
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlparse
@@ -156,27 +157,38 @@ async def chat(
     limiter: RateLimiter,
     messages: list[dict[str, str]],
     estimated_tokens: int,
+    on_request: Callable[[bool], None] | None = None,
 ) -> Any:
-    """One chat completion, paced by ``limiter``, retried on transient errors; raises the last one."""
+    """One chat completion, paced by ``limiter``, retried on transient errors; raises the last one.
+
+    ``on_request(answered)`` is called once per request sent, answered or not: a request that
+    timed out or got a 5xx may still be billed, so the run's accounting counts it.
+    """
     import openai
 
+    sent = on_request or (lambda answered: None)
     for attempt in range(config.max_retries + 1):
         await limiter.acquire(estimated_tokens + config.max_tokens)
         try:
-            return await client.chat.completions.create(
+            response = await client.chat.completions.create(
                 model=config.model,
                 messages=messages,
                 temperature=config.temperature,
                 max_tokens=config.max_tokens,
             )
         except openai.AuthenticationError as e:
+            sent(False)
             raise GenerationError(
                 f"the server at {config.resolved_base_url()} rejected the API key (401): check OPENAI_API_KEY"
             ) from e
         except Exception as e:
+            sent(False)
             if not is_retryable(e) or attempt == config.max_retries:
                 raise
             delay = backoff_delay(attempt, config, e)
             logger.debug("%s; retry %d/%d in %.1fs", type(e).__name__, attempt + 1, config.max_retries, delay)
             await asyncio.sleep(delay)
+            continue
+        sent(True)
+        return response
     raise AssertionError("unreachable")

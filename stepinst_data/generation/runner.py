@@ -81,11 +81,16 @@ def plan_run(tasks: Iterable[Task], records: dict[str, StepsRecord], model: str,
 
 @dataclass
 class RunStats:
-    """Counts of one run; estimated prompt tokens are compared with the server's ``usage``."""
+    """Counts of one run; estimated prompt tokens are compared with the server's ``usage``.
+
+    ``requests`` counts every request sent, answered or not (a timed-out or 5xx request may be
+    billed); ``failed_requests`` those of them that got no usable answer.
+    """
 
     done: int = 0
     failed: int = 0
     requests: int = 0
+    failed_requests: int = 0
     estimated_prompt_tokens: int = 0  # over the requests whose usage the server reported
     prompt_tokens: int = 0
     completion_tokens: int = 0
@@ -94,10 +99,15 @@ class RunStats:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
-    def count(self, response: Any, estimate: int, price: Price | None, usage: dict[str, int]) -> None:
-        """Add one response's server-reported usage (to the run and to the task's ``usage``)."""
+    def sent(self, answered: bool, usage: dict[str, int]) -> None:
+        """Count one request sent (to the run and to the task's ``usage``), answered or not."""
         self.requests += 1
         usage["requests"] += 1
+        if not answered:
+            self.failed_requests += 1
+
+    def count(self, response: Any, estimate: int, price: Price | None, usage: dict[str, int]) -> None:
+        """Add one response's server-reported usage (to the run and to the task's ``usage``)."""
         reported = getattr(response, "usage", None)
         if reported is None or reported.prompt_tokens is None:
             return
@@ -148,7 +158,8 @@ async def ask_until_parsed(
         answer.attempts = attempt
         estimate = count_message_tokens(messages, encoding)
         try:
-            response = await chat(client, config, limiter, messages, estimate)
+            response = await chat(client, config, limiter, messages, estimate,
+                                  on_request=lambda answered: stats.sent(answered, answer.usage))
         except GenerationError:
             raise
         except openai.OpenAIError as e:
@@ -176,7 +187,7 @@ class Generator:
         store / failures: the JSONL files appended to.
         prompt_version / with_examples: the prompt (its version is recorded).
         encoding: the tiktoken encoding that estimates prompt tokens (limiter, report).
-        price: prices the usage as it comes in (None: cost unknown, reported as 0).
+        price: prices the usage as it comes in (None: cost unknown; the command reports it as unknown).
     """
 
     def __init__(

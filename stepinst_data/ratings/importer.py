@@ -4,6 +4,10 @@ Everything is checked before anything is written: unknown tasks, tasks without s
 criteria, scores that are not integers on the rubric's scale, a (task, annotator) rated twice with
 different scores, and two spellings of one annotator name. Each problem names its line. Either
 nothing is imported, or (``skip_invalid``) the valid rows are and the skipped ones are reported.
+
+A rating already in the store with other scores is refused, unless the import is a correction
+(``correct``, ``stepinst rate import --correct``): then the new record is appended marked as a
+correction, becomes the rating, and the earlier one stays in the store as its history.
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ class ImportResult:
     imported: list[dict[str, Any]] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     already_stored: list[str] = field(default_factory=list)
+    corrected: list[str] = field(default_factory=list)
 
 
 def read_csv_rows(path: Path, rubric: Rubric, delimiter: str = ",") -> Iterator[tuple[str, dict[str, Any]]]:
@@ -120,8 +125,9 @@ def read_rows(path: Path, rubric: Rubric, delimiter: str = ",") -> list[tuple[st
 class _Checker:
     """Checks rows one by one against the rubric, the known tasks and what came before."""
 
-    def __init__(self, rubric: Rubric, existing: RatingsStore | None, tasks: set[str] | None, tasks_source: str):
-        self.rubric, self.tasks, self.tasks_source = rubric, tasks, tasks_source
+    def __init__(self, rubric: Rubric, existing: RatingsStore | None, tasks: set[str] | None, tasks_source: str,
+                 correct: bool = False):
+        self.rubric, self.tasks, self.tasks_source, self.correct = rubric, tasks, tasks_source, correct
         self.stored = {(r["task_name"], r["annotator"]): r for r in (existing.records if existing else [])}
         self.spelling: dict[str, tuple[str, str]] = {
             _norm(r["annotator"]): (r["annotator"], "the store") for r in (existing.records if existing else [])
@@ -138,9 +144,7 @@ class _Checker:
             raise RatingsError(f"{where}: unknown task {task!r} ({self.tasks_source})")
         self._check_spelling(where, annotator)
         key = (task, annotator)
-        if key in self.stored:
-            if _scores(self.stored[key], self.rubric) != _scores(record, self.rubric):
-                raise RatingsError(f"{where}: task {task!r} is already rated by {annotator!r} in the store with other scores")
+        if key in self.stored and not self._is_correction(where, self.stored[key], record, result):
             result.already_stored.append(f"{where}: {task} by {annotator} is already in the store (same scores)")
             return None
         if key in self.first:
@@ -152,6 +156,23 @@ class _Checker:
             return None
         self.first[key] = (where, record)
         return record
+
+    def _is_correction(self, where: str, stored: dict[str, Any], record: dict[str, Any], result: ImportResult) -> bool:
+        """Whether ``record`` corrects the stored rating (other scores or comment, with ``correct``)."""
+        task, annotator = record["task_name"], record["annotator"]
+        if not self.correct:
+            if _scores(stored, self.rubric) != _scores(record, self.rubric):
+                raise RatingsError(
+                    f"{where}: task {task!r} is already rated by {annotator!r} in the store with other scores; "
+                    "pass --correct to record these as a correction (the earlier rating stays in the store's history)"
+                )
+            return False
+        if stored == record:
+            return False
+        old, new = _scores(stored, self.rubric), _scores(record, self.rubric)
+        result.corrected.append(f"{where}: {task} by {annotator}: {dict(zip(self.rubric.criterion_names, old))} -> "
+                                f"{dict(zip(self.rubric.criterion_names, new))}")
+        return True
 
     def _check_spelling(self, where: str, annotator: str) -> None:
         seen = self.spelling.setdefault(_norm(annotator), (annotator, where))
@@ -178,18 +199,21 @@ def import_ratings(
     rubric: Rubric | None = None,
     delimiter: str = ",",
     skip_invalid: bool = False,
+    correct: bool = False,
 ) -> ImportResult:
     """Validate every row of ``source`` (CSV or JSONL), then append the valid ones to ``into``.
 
     ``tasks`` are the task names a rating may name (those with steps); None skips that check.
     Without ``skip_invalid`` any problem raises (listing all of them) and nothing is written.
+    With ``correct``, rows that differ from the stored rating of their (task, annotator) are
+    appended as corrections (listed in ``result.corrected``); the earlier ratings stay as history.
     """
     source, into = Path(source), Path(into)
     existing = read_ratings_store(into) if into.is_file() and into.stat().st_size else None
     if existing is not None and rubric is not None and rubric != existing.rubric:
         raise RatingsError(f"{into}: the store uses rubric {existing.rubric.name!r}; --rubric gives {rubric.name!r}")
     rubric = existing.rubric if existing else (rubric or DEFAULT_RUBRIC)
-    checker = _Checker(rubric, existing, tasks, tasks_source)
+    checker = _Checker(rubric, existing, tasks, tasks_source, correct)
     result = ImportResult()
     for where, row in read_rows(source, rubric, delimiter):
         try:
@@ -207,7 +231,7 @@ def import_ratings(
             f"--skip-invalid to import the valid rows):\n  {shown}"
         )
     if result.imported:
-        append_ratings(into, result.imported, rubric)
+        append_ratings(into, result.imported, rubric, correct=correct)
     logger.info("%s: imported %d rating(s) into %s", source, len(result.imported), into)
     return result
 

@@ -5,6 +5,10 @@ annotator, the page token must be the one the server issued for that task, every
 on the rubric's scale) and appended to the store atomically before the page moves on. Where to
 resume is read from the store on every request, so a reload or a restart continues at the next
 unrated task. One ``rate serve`` per store: a second one is refused (a lock beside the store).
+
+The page answers only to itself: a request whose ``Host`` is not the address the server is bound
+to is refused (a DNS-rebinding page on ``evil.example`` resolving to 127.0.0.1 would otherwise
+read the page and its token), and so is a POST whose ``Origin`` is another site.
 """
 
 from __future__ import annotations
@@ -14,7 +18,9 @@ import hmac
 import logging
 import re
 import secrets
+import socket
 import threading
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -30,6 +36,8 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8765
+LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1")
+WILDCARD_HOSTS = ("0.0.0.0", "::", "")
 MAX_COMMENT_CHARS = 2000
 _INTEGER = re.compile(r"^[0-9]{1,3}$")
 
@@ -96,12 +104,72 @@ def parse_submission(session: RatingSession, form: dict[str, str]) -> dict[str, 
     return record
 
 
-def create_app(session: RatingSession):
-    """The Flask app of one rating session."""
+def host_names(host: str) -> set[str]:
+    """The names a browser may put in ``Host`` for a server bound to ``host``.
+
+    Loopback: 127.0.0.1, localhost, ::1. A wildcard bind (``--host 0.0.0.0``) adds this machine's
+    name and addresses, so colleagues on the network reach it while foreign names stay refused.
+    """
+    if host in LOOPBACK_NAMES:
+        return set(LOOPBACK_NAMES)
+    if host not in WILDCARD_HOSTS:
+        return {host}
+    names = set(LOOPBACK_NAMES) | {socket.gethostname(), socket.getfqdn()}
+    try:
+        names.update(socket.gethostbyname_ex(socket.gethostname())[2])
+    except OSError:
+        pass
+    return names
+
+
+def _split_host(value: str) -> tuple[str, int | None]:
+    """``name[:port]`` or ``[v6]:port`` -> (lower-case name, port or None)."""
+    if value.startswith("["):
+        name, _, rest = value[1:].partition("]")
+        port = rest[1:] if rest.startswith(":") else ""
+    elif value.count(":") == 1:
+        name, _, port = value.partition(":")
+    else:  # no port, or a bare IPv6 address
+        name, port = value, ""
+    return name.lower(), int(port) if port.isdigit() else None
+
+
+def check_request_target(host_header: str, origin: str | None, method: str,
+                         names: Collection[str], port: int | None) -> None:
+    """Raise :class:`Rejected` unless the request is addressed to this server by its own page.
+
+    ``port`` None accepts any port (before binding; the Flask test client sends ``Host: localhost``).
+    A POST without ``Origin`` (curl, old browsers) passes here; its page token still has to match.
+    """
+    name, request_port = _split_host(host_header or "")
+    if name not in names or (port is not None and request_port != port):
+        raise Rejected(400, f"refused: Host {host_header[:100]!r} is not this rating page's address; "
+                            "open the URL `stepinst rate serve` printed")
+    if method == "POST" and origin is not None:
+        scheme, _, origin_host = origin.partition("://")
+        if scheme not in ("http", "https") or _split_host(origin_host) != (name, request_port):
+            raise Rejected(403, f"refused: a POST from another site (Origin {origin[:100]!r}); "
+                                "submit ratings from the rating page itself")
+
+
+def create_app(session: RatingSession, host: str = DEFAULT_HOST, port: int | None = None):
+    """The Flask app of one rating session, answering to ``host`` (and ``port``, once bound)."""
     from flask import Flask, redirect, render_template, request
 
     app = Flask(__name__)
+    app.config["STEPINST_HOST_NAMES"] = host_names(host)
+    app.config["STEPINST_PORT"] = port
     write_lock = threading.Lock()
+
+    @app.before_request
+    def refuse_foreign_requests():
+        try:
+            check_request_target(request.host, request.headers.get("Origin"), request.method,
+                                 app.config["STEPINST_HOST_NAMES"], app.config["STEPINST_PORT"])
+        except Rejected as e:
+            logger.warning("%s %s: %s", request.method, request.path, e)
+            return f"{e}\n", e.status, {"Content-Type": "text/plain; charset=utf-8"}
+        return None
 
     @lru_cache(maxsize=64)
     def load_task(name: str) -> Task:
@@ -160,10 +228,12 @@ class RatingServer:
         session.store.parent.mkdir(parents=True, exist_ok=True)
         self.lock = serve_lock(session.store)
         try:
-            self.server = make_server(host, port, create_app(session), threaded=True)
+            app = create_app(session, host)
+            self.server = make_server(host, port, app, threaded=True)
         except OSError:
             self.lock.release()
             raise
+        app.config["STEPINST_PORT"] = self.server.server_port  # known once bound (port=0 picks one)
         self.thread = threading.Thread(target=self.server.serve_forever, name="stepinst-rate", daemon=True)
 
     @property

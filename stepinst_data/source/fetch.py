@@ -43,8 +43,22 @@ def _sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _is_archive(path: Path) -> bool:
+    return zipfile.is_zipfile(path) or tarfile.is_tarfile(path)
+
+
+def _head(path: Path, size: int = 60) -> str:
+    """The first bytes of a download, to show what the URL served instead of an archive."""
+    with open(path, "rb") as f:
+        return repr(f.read(size))
+
+
 def _download(url: str, dest: Path) -> str:
-    """Stream ``url`` to ``dest`` atomically; return the sha256 of what arrived."""
+    """Stream ``url`` to ``dest`` atomically; return the sha256 of what arrived.
+
+    What is not a zip or tar archive (an HTML error page, a login wall) is deleted, never cached,
+    so the next run downloads again instead of failing forever on the cached file.
+    """
     dest.parent.mkdir(parents=True, exist_ok=True)
     digest = hashlib.sha256()
     fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=dest.name + ".part-")
@@ -53,27 +67,48 @@ def _download(url: str, dest: Path) -> str:
             for block in iter(lambda: response.read(1 << 20), b""):
                 digest.update(block)
                 out.write(block)
+        if not _is_archive(Path(tmp)):
+            raise NatInstError(
+                f"{url} served {Path(tmp).stat().st_size} bytes that are not a zip or tar archive "
+                f"(it starts with {_head(Path(tmp))}); nothing was kept in the cache {dest.parent}. "
+                f"Check the URL: --natinst takes a SUP-NATINST checkout folder or its archive URL "
+                f"({OFFICIAL_ARCHIVE_URL})."
+            )
         os.replace(tmp, dest)
+    except NatInstError:
+        raise
     except Exception as e:
-        Path(tmp).unlink(missing_ok=True)
         raise NatInstError(f"could not download the SUP-NATINST archive from {url}: {e}") from e
+    finally:
+        Path(tmp).unlink(missing_ok=True)
     return digest.hexdigest()
 
 
-def _extract(archive: Path, dest: Path) -> None:
+def _extract(archive: Path, dest: Path, url: str) -> None:
+    """Extract into ``dest`` atomically; a broken archive is removed from the cache, naming the URL."""
     tmp = Path(tempfile.mkdtemp(dir=dest.parent, prefix=dest.name + ".part-"))
     try:
         if zipfile.is_zipfile(archive):
             with zipfile.ZipFile(archive) as zf:
                 zf.extractall(tmp)
-        elif tarfile.is_tarfile(archive):
+        else:
             with tarfile.open(archive) as tf:
                 tf.extractall(tmp, filter="data")
-        else:
-            raise NatInstError(f"{archive}: not a zip or tar archive")
         os.replace(tmp, dest)
+    except (zipfile.BadZipFile, tarfile.TarError, EOFError, OSError) as e:
+        _forget(archive)
+        raise NatInstError(
+            f"the archive downloaded from {url} cannot be extracted ({type(e).__name__}: {e}); it was "
+            f"removed from the cache ({archive}). Run again to download it again."
+        ) from None
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _forget(archive: Path) -> None:
+    """Remove a cached archive and its checksum (both written by stepinst)."""
+    archive.unlink(missing_ok=True)
+    archive.with_name(archive.name + ".sha256").unlink(missing_ok=True)
 
 
 def find_checkout_root(folder: Path) -> Path:
@@ -89,6 +124,9 @@ def fetch_archive(url: str, cache_dir: Path, expected_sha256: str | None = None)
     key = hashlib.sha256(url.encode()).hexdigest()[:16]
     folder = cache_dir / "natinst" / key
     archive, checksum_file, extracted = folder / "archive", folder / "archive.sha256", folder / "extracted"
+    if archive.is_file() and not _is_archive(archive):  # cached by an older stepinst that kept anything
+        logger.warning("%s (from %s) is not a zip or tar archive; removing it and downloading again", archive, url)
+        _forget(archive)
     if archive.is_file() and checksum_file.is_file():
         recorded = checksum_file.read_text().strip()
         actual = _sha256_file(archive)
@@ -105,7 +143,7 @@ def fetch_archive(url: str, cache_dir: Path, expected_sha256: str | None = None)
     if expected_sha256 and recorded != expected_sha256.lower():
         raise NatInstError(f"{url}: archive sha256 is {recorded}, expected {expected_sha256}")
     if not extracted.is_dir():
-        _extract(archive, extracted)
+        _extract(archive, extracted, url)
     return find_checkout_root(extracted)
 
 

@@ -14,6 +14,7 @@ import json
 import logging
 import math
 import random
+from collections.abc import Iterator
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -166,6 +167,71 @@ def _examples(raw: Any, path: Path, key: str) -> list[Example]:
     return examples
 
 
+def _describe(value: Any) -> str:
+    if isinstance(value, float) and math.isnan(value):
+        return "a bare NaN"
+    if value is None:
+        return "null"
+    return f"{str(value)[:40]!r} (a JSON {type(value).__name__}, not a string)"
+
+
+def _check_text(value: Any, where: str, field_name: str, fix: str, lists: bool = False) -> None:
+    """Raise unless ``value`` is a string (or, with ``lists``, a list of strings)."""
+    if type(value) is str:
+        return
+    if lists and type(value) is list:
+        for j, item in enumerate(value):
+            if type(item) is not str:
+                _check_text(item, where, f"{field_name}[{j}]", fix)
+        return
+    raise NatInstError(
+        f"{where}: {field_name} is {_describe(value)}; only text (a JSON string) can go into a prompt, "
+        f"and stepinst never turns it into {str(value)!r} or drops it. {fix}"
+    )
+
+
+def check_text_fields(data: dict[str, Any], path: Path, task_name: str) -> None:
+    """Refuse a non-string where the prompt takes text, instead of printing ``nan`` or dropping it.
+
+    A bare ``NaN`` (pandas' export of an empty cell), a number or ``null`` as an instance's
+    ``input``/``output``, an example's text or the definition would silently change the rows.
+    """
+    fix = "Write the text as a JSON string in the task file (or remove the entry)."
+    definition = data.get("Definition")
+    if type(definition) is not str:
+        _check_text(definition, f"{path}: task {task_name}", "'Definition'", fix, lists=True)
+    for key in ("Positive Examples", "Negative Examples"):
+        examples = data.get(key)
+        for i, ex in enumerate(examples if type(examples) is list else []):
+            if type(ex) is not dict:
+                continue  # _examples names the missing keys
+            where = f"{path}: task {task_name}, {key}[{i}]"
+            for name in ("input", "output", "explanation"):
+                if name in ex and not (name == "explanation" and ex[name] is None):
+                    _check_text(ex[name], where, f"'{name}'", fix, lists=name == "output")
+    instances = data.get("Instances")
+    for i in _instances_with_non_text(instances if type(instances) is list else []):
+        inst = instances[i]
+        where = f"{path}: task {task_name}, instance {inst.get('id') or '(no id)'} (Instances[{i}])"
+        for name in ("input", "output"):
+            if name in inst:
+                _check_text(inst[name], where, f"'{name}'", fix, lists=name == "output")
+
+
+def _instances_with_non_text(instances: list[Any]) -> Iterator[int]:
+    """Indices of instances whose ``input`` or ``output`` is not text; one cheap pass (files hold
+    up to ~6,500 instances, nearly all with one reference)."""
+    for i, inst in enumerate(instances):
+        if type(inst) is not dict:
+            continue  # _instances names the missing keys
+        output = inst.get("output")
+        if type(inst.get("input")) is str and type(output) is list and (
+            (len(output) == 1 and type(output[0]) is str) or all(type(o) is str for o in output)
+        ):
+            continue
+        yield i
+
+
 def derived_instance_id(task_name: str, index: int, text: str) -> str:
     """A stable id for old-schema instances, shaped like upstream ids (``taskNNN-<32 hex>``)."""
     prefix = task_name.split("_", 1)[0]
@@ -235,6 +301,7 @@ def parse_task(data: dict[str, Any], path: Path, name: str, split: str, sampling
     missing = [k for k in REQUIRED_KEYS if k not in data]
     if missing:
         raise NatInstError(f"{path}: missing required key(s) {missing}; is this a SUP-NATINST task file?")
+    check_text_fields(data, path, name)
     definitions = _as_list(data["Definition"])
     categories = _as_list(data["Categories"])
     if not definitions or not definitions[0].strip():

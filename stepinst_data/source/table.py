@@ -17,7 +17,7 @@ import os
 import random
 import tempfile
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from functools import partial
 from multiprocessing import get_context
 from pathlib import Path
@@ -58,6 +58,7 @@ class TaskTable:
     path: Path
     infos: list[TaskInfo]
     missing: list[str] = field(default_factory=list)
+    skipped_empty: list[str] = field(default_factory=list)
 
     def iter_tasks(self) -> Iterator[Task]:
         """Every task, in split order (train, validation, test), with its sampled instances.
@@ -136,6 +137,52 @@ def _parse_to_cache(root: Path, items: list[tuple[str, str]], sampling: Sampling
     return infos
 
 
+def first_names(names: list[str], shown: int = 5) -> str:
+    """``a, b, c, ... (and N more)``: a partial corpus lists hundreds of names; one line names a few."""
+    more = f", ... (and {len(names) - shown} more)" if len(names) > shown else ""
+    return ", ".join(names[:shown]) + more
+
+
+def missing_tasks_message(root: Path, missing: list[str]) -> str:
+    """The one error for listed tasks without a file: the count, the first few, and the flag."""
+    return (
+        f"{root}: {len(missing)} task(s) listed in splits/default/ have no file in tasks/: "
+        f"{first_names(missing)}. Restore them, or pass --allow-missing-tasks to skip them."
+    )
+
+
+def check_num_proc(num_proc: int) -> int:
+    """``num_proc`` must be a count of processes (>= 1); 0 or a negative number is a typo, not "auto"."""
+    if isinstance(num_proc, bool) or not isinstance(num_proc, int) or num_proc < 1:
+        raise ValueError(f"`num_proc={num_proc!r}` must be an integer >= 1 (--num-proc 1 parses in this process)")
+    return num_proc
+
+
+def empty_tasks_message(root: Path, empty: list[str]) -> str:
+    return (
+        f"{root}/tasks: {len(empty)} listed task(s) have an empty 'Instances' list: {first_names(empty)}. "
+        "A task without instances has no rows in any configuration: fix the task file(s), or pass "
+        "--skip-empty-tasks to build without them (they are then listed in the build summary, "
+        "stepinst_build.json and the dataset card)."
+    )
+
+
+def without_empty_tasks(table: TaskTable, root: Path, skip: bool) -> TaskTable:
+    """Refuse listed tasks whose ``Instances`` list is empty, or (``skip``) leave them out, on record.
+
+    Such a task has no rows in any configuration, so building it would silently drop a task the
+    split list names; the skipped ones are listed in the build summary, manifest and card.
+    """
+    empty = [info.name for info in table.infos if info.num_instances_total == 0]
+    if not empty:
+        return table
+    if not skip:
+        raise NatInstError(empty_tasks_message(root, empty))
+    logger.warning("skipping %d listed task(s) with no instances (--skip-empty-tasks): %s", len(empty), first_names(empty))
+    infos = [info for info in table.infos if info.num_instances_total > 0]
+    return replace(table, infos=infos, skipped_empty=[*table.skipped_empty, *empty])
+
+
 def _missing_tasks(root: Path, splits: dict[str, list[str]]) -> list[str]:
     present = {p.stem for p in (root / "tasks").glob("*.json")}
     return [name for names in splits.values() for name in names if name not in present]
@@ -156,13 +203,11 @@ def load_task_table(
     """Parse (or reuse the cached parse of) every task of the English-track train and test splits."""
     from .fetch import default_cache_dir
 
+    check_num_proc(num_proc)
     splits = read_splits(root)
     missing = _missing_tasks(root, splits)
     if missing and not allow_missing_tasks:
-        raise NatInstError(
-            f"{root}: {len(missing)} task(s) listed in splits/default/ have no file in tasks/: "
-            f"{', '.join(missing)}. Restore them, or pass --allow-missing-tasks to skip them."
-        )
+        raise NatInstError(missing_tasks_message(root, missing))
     if missing:
         logger.warning("skipping %d listed task(s) with no file in %s/tasks (--allow-missing-tasks)", len(missing), root)
     skipped = set(missing)
@@ -185,4 +230,4 @@ def carve_validation(table: TaskTable, num_tasks: int, seed: int) -> TaskTable:
     chosen = set(random.Random(f"{seed}:validation").sample(train, num_tasks))
     infos = [TaskInfo(**{**asdict(i), "split": "validation"}) if i.name in chosen else i for i in table.infos]
     infos.sort(key=lambda i: SPLIT_ORDER.index(i.split))  # stable: keeps list order inside each split
-    return TaskTable(table.path, infos, table.missing)
+    return replace(table, infos=infos)

@@ -3,6 +3,11 @@
 The rubric travels in the store's first line (``{"rubric": {...}}``) so a store is
 self-describing: which criteria, on which scale, with which definitions shown to annotators.
 Every other line is ``{"task_name", "annotator", <criterion>: int, ..., "comment"?}``.
+
+A rating is corrected by appending a new record for the same task and annotator marked
+``"correction": true`` (``stepinst rate import --correct``): the latest record is the rating, the
+earlier ones stay in the file as its history (:attr:`RatingsStore.history`). An unmarked second
+record for one task and annotator is an error, not a silent overwrite.
 """
 
 from __future__ import annotations
@@ -85,8 +90,15 @@ DEFAULT_RUBRIC = Rubric(
 
 @dataclass
 class RatingsStore:
+    """The current rating of each (task, annotator), and the ones later corrected (``history``).
+
+    ``records`` keep the position of each pair's first rating, with the content of its latest;
+    ``history`` holds ``(file:line, record)`` of every superseded rating, oldest first.
+    """
+
     rubric: Rubric
     records: list[dict[str, Any]] = field(default_factory=list)
+    history: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
 
     def rated_by(self, annotator: str) -> set[str]:
         """The tasks this annotator has already rated (where the rating page resumes)."""
@@ -112,7 +124,9 @@ def validate_record(data: Any, rubric: Rubric, where: str) -> dict[str, Any]:
     for key in ("task_name", "annotator"):
         if not isinstance(data.get(key), str) or not data[key].strip():
             raise RatingsError(f"{where}: missing or empty {key!r}")
-    unknown = set(data) - {"task_name", "annotator", "comment", *rubric.criterion_names}
+    if "correction" in data and data["correction"] is not True:
+        raise RatingsError(f"{where}: 'correction' must be true (a corrected rating) or absent, got {data['correction']!r}")
+    unknown = set(data) - {"task_name", "annotator", "comment", "correction", *rubric.criterion_names}
     if unknown:
         raise RatingsError(f"{where}: unknown criterion/field(s) {sorted(unknown)}; the rubric has {rubric.criterion_names}")
     record = {"task_name": data["task_name"], "annotator": data["annotator"]}
@@ -134,7 +148,7 @@ def read_ratings_store(path: str | os.PathLike) -> RatingsStore:
     path = Path(path)
     if not path.is_file():
         raise RatingsError(f"{path}: ratings store not found")
-    rubric, records, seen = DEFAULT_RUBRIC, [], {}
+    rubric, records, history, seen = DEFAULT_RUBRIC, [], [], {}
     with open(path, "rb") as f:  # bytes: a crash can cut the last line inside a UTF-8 character
         for lineno, line in enumerate(f, start=1):
             if not line.strip():
@@ -155,11 +169,20 @@ def read_ratings_store(path: str | os.PathLike) -> RatingsStore:
                 continue
             record = validate_record(data, rubric, where)
             key = (record["task_name"], record["annotator"])
-            if key in seen:
-                raise RatingsError(f"{where}: task {key[0]!r} is rated twice by {key[1]!r} (first at line {seen[key]})")
-            seen[key] = lineno
-            records.append(record)
-    return RatingsStore(rubric, records)
+            if key not in seen:
+                seen[key] = (len(records), lineno)
+                records.append(record)
+                continue
+            index, previous = seen[key]
+            if data.get("correction") is not True:
+                raise RatingsError(
+                    f"{where}: task {key[0]!r} is rated twice by {key[1]!r} (first at line {previous}); a later "
+                    "rating must be a correction (`stepinst rate import --correct`), or delete one of the lines"
+                )
+            history.append((f"{path}:{previous}", records[index]))
+            records[index] = record
+            seen[key] = (index, lineno)
+    return RatingsStore(rubric, records, history)
 
 
 def write_ratings_store(path: str | os.PathLike, store: RatingsStore) -> None:
@@ -196,20 +219,23 @@ def append_lock(path: str | os.PathLike) -> FileLock:
 
 
 def append_ratings(
-    path: str | os.PathLike, records: Iterable[dict[str, Any]], rubric: Rubric = DEFAULT_RUBRIC
+    path: str | os.PathLike, records: Iterable[dict[str, Any]], rubric: Rubric = DEFAULT_RUBRIC,
+    correct: bool = False,
 ) -> int:
     """Append validated records atomically: one write of whole lines, flushed and fsynced, under a lock.
 
     A new store gets the rubric header first. Under the lock the store is re-read so that a
     (task, annotator) already rated by a concurrent writer is refused instead of duplicated, and
-    a store made with another rubric is refused instead of mixed.
+    a store made with another rubric is refused instead of mixed. With ``correct``, a record for
+    a rated (task, annotator) is appended marked ``"correction": true``: it becomes the rating and
+    the earlier one stays in the file as history.
     """
     path = Path(path)
     records = [validate_record(r, rubric, f"{path}:<new record>") for r in records]
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
         with append_lock(path):
-            lines = _lines_to_append(path, records, rubric)
+            lines = _lines_to_append(path, records, rubric, correct)
             ensure_line_boundary(path)  # a crash mid-write left a torn last line: move it aside
             with open(path, "ab") as f:
                 f.write("".join(lines).encode("utf-8"))
@@ -220,7 +246,7 @@ def append_ratings(
     return len(records)
 
 
-def _lines_to_append(path: Path, records: list[dict[str, Any]], rubric: Rubric) -> list[str]:
+def _lines_to_append(path: Path, records: list[dict[str, Any]], rubric: Rubric, correct: bool = False) -> list[str]:
     lines: list[str] = []
     if not path.is_file() or path.stat().st_size == 0:
         lines.append(json.dumps({"rubric": rubric.to_dict()}, ensure_ascii=False) + "\n")
@@ -232,9 +258,11 @@ def _lines_to_append(path: Path, records: list[dict[str, Any]], rubric: Rubric) 
                 "use another store for another rubric"
             )
         seen = {(r["task_name"], r["annotator"]) for r in existing.records}
-        for r in records:
+        for i, r in enumerate(records):
             if (r["task_name"], r["annotator"]) in seen:
-                raise RatingsError(f"{path}: task {r['task_name']!r} is already rated by {r['annotator']!r}")
+                if not correct:
+                    raise RatingsError(f"{path}: task {r['task_name']!r} is already rated by {r['annotator']!r}")
+                records[i] = {**r, "correction": True}
         with open(path, "rb") as f:
             f.seek(-1, os.SEEK_END)
             if f.read(1) != b"\n":

@@ -136,7 +136,7 @@ def check_steps_for_tasks(records: dict[str, StepsRecord], tasks: Iterable[Task 
     if stale:
         problems.append(
             f"{path}: stale steps for {len(stale)} task(s) whose definition changed since the steps "
-            f"were generated: {', '.join(stale)}. Regenerate them with `stepinst steps generate`."
+            f"were generated: {', '.join(stale)}. Regenerate them with `stepinst steps generate --regenerate-stale`."
         )
     return problems
 
