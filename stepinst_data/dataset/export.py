@@ -11,7 +11,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import os
 import shutil
@@ -24,9 +23,9 @@ import datasets
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .. import __version__
 from .configs import PRESETS, StepInstConfig
 from .inputs import BuildInputs
+from .manifest import build_manifest, write_manifest
 from .render import features_for, instance_columns, keeps_task, ratings_table, render_table, task_chunks
 
 from .stats import MANIFEST, StatsCollector
@@ -269,13 +268,8 @@ def export(
         if empty:
             raise ExportError(f"configuration(s) {empty} have no rows in any split; check their parameters")
         yaml_configs, yaml_infos = yaml_metadata(written, inputs)
+        write_manifest(tmp, build_manifest(inputs, written, tmp))  # before the card: it shows the provenance
         (tmp / "README.md").write_text(card(tmp, written, yaml_configs, yaml_infos), encoding="utf-8")
-        manifest = {
-            "stepinst_version": __version__,
-            "configs": {w.config.name: {"files": w.files, "num_examples": w.num_examples} for w in written},
-            "missing_tasks": inputs.table.missing,
-        }
-        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
         _swap_in(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
