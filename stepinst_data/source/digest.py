@@ -4,8 +4,7 @@ A build manifest records the sha256 of every task file and split list it read, a
 over them all; ``stepinst verify`` recomputes them to name the file that changed. Files are
 streamed in 1 MiB blocks on a few threads (``hashlib`` releases the GIL while it hashes), and the
 digests are cached by each file's size and mtime (the same key as the parsed task table's cache),
-so a rebuild from an unchanged checkout hashes nothing again. ``verify`` passes ``cache_dir=None``
-to hash every byte afresh.
+so a rebuild from an unchanged checkout hashes nothing again; ``verify`` hashes every byte afresh.
 """
 
 from __future__ import annotations
@@ -83,18 +82,21 @@ def source_digest(
     relative_paths: list[str],
     cache_dir: Path | None = None,
     num_threads: int | None = None,
+    refresh: bool = False,
 ) -> SourceDigest:
     """The sha256 of every file of ``relative_paths`` under ``root``.
 
-    With ``cache_dir``, a file whose size and mtime match the cached entry is not read again.
+    With ``cache_dir``, a file whose size and mtime match the cached entry is not read again;
+    ``refresh`` reads every file anyway (``stepinst verify``) and updates the cache.
     """
     cache_file = _cache_path(root, cache_dir) if cache_dir else None
     cached = _load_cache(cache_file) if cache_file else {}
+    usable = {} if refresh else cached
     entries: dict[str, list] = {}
     stale: list[str] = []
     for relative in relative_paths:
         st = (root / relative).stat()
-        entry = cached.get(relative)
+        entry = usable.get(relative)
         if entry and entry[0] == st.st_size and entry[1] == st.st_mtime_ns:
             entries[relative] = entry
         else:
