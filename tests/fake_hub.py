@@ -9,7 +9,7 @@ off: set ``huggingface_hub.constants.HF_HUB_DISABLE_XET = True`` or ``HF_HUB_DIS
     POST /api/repos/create                               409 when it exists
     POST /api/{type}s/{id}/branch/{branch}               409 when it exists
     GET  /api/{type}s/{id}/tree/{rev}[/{path}]           file listing (one page)
-    GET  /api/{type}s/{id}/revision/{rev}                repo info (sha, siblings)
+    GET  /api/{type}s/{id}[/revision/{rev}]              repo info (sha, siblings)
     POST /api/{type}s/{id}/preupload/{rev}               upload mode + remote oid per file
     POST /api/validate-yaml                              accepts (stepinst checks the card locally)
     POST /{type}s/{id}.git/info/lfs/objects/batch        no upload action for blobs already held
@@ -257,6 +257,8 @@ def _handler_for(hub: FakeHub) -> type[BaseHTTPRequestHandler]:
                 return self._tree(repo, r["rev"], unquote((r["sub"] or "/")[1:]))
             if method == "GET" and (r := re.fullmatch(r"/revision/(?P<rev>.+)", rest)):
                 return self._info(repo, r["rev"])
+            if method == "GET" and rest == "":  # repo_info without a revision: the main branch
+                return self._info(repo, "main")
             if method == "POST" and (r := re.fullmatch(r"/preupload/(?P<rev>.+)", rest)):
                 return self._preupload(repo, r["rev"], json.loads(body))
             if method == "POST" and (r := re.fullmatch(r"/commit/(?P<rev>.+)", rest)):

@@ -201,10 +201,23 @@ def compare_rebuild(release: Release, rebuilt: Path, rebuilt_manifest: dict[str,
         if new_sha == (recorded or sha256_file(release.folder / path)):
             continue
         where = first_difference(release.folder / path, rebuilt / new_path) if (release.folder / path).is_file() else "missing"
-        problems.append(f"{config} {split} {path}: differs from the rebuild ({new_path}): {where}")
+        problems.append(f"{config} {split} {path}: differs from the rebuild ({new_path}): {where}{_parameter_hint(release.manifest, config)}")
     for (config, split), (new_path, _) in rebuilt_files.items():
         problems.append(f"{config} {split}: the rebuild writes {new_path}, which the release does not have")
     return problems, compared
+
+
+def _parameter_hint(manifest: dict[str, Any], config: str) -> str:
+    """The recorded parameters of ``config`` that differ from the preset of that name, if any."""
+    from ..dataset.configs import PRESETS
+    from ..dataset.manifest import config_parameters
+
+    recorded = next((c for c in manifest["parameters"]["configs"] if c["name"] == config), None)
+    if recorded is None or config not in PRESETS:
+        return ""
+    preset = config_parameters(PRESETS[config])
+    changed = [f"{k}={v!r} (preset: {preset[k]!r})" for k, v in recorded.items() if k != "description" and preset.get(k) != v]
+    return f"; rebuilt with the recorded {', '.join(changed)}" if changed else ""
 
 
 # --- rebuilding ----------------------------------------------------------------------------------
