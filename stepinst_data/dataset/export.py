@@ -25,7 +25,7 @@ import pyarrow.parquet as pq
 
 from .configs import PRESETS, StepInstConfig
 from .inputs import BuildInputs
-from .manifest import build_manifest, write_manifest
+from .manifest import build_manifest, describe_source_in_background, write_manifest
 from .render import features_for, instance_columns, keeps_task, ratings_table, render_table, task_chunks
 
 from .stats import MANIFEST, StatsCollector
@@ -49,6 +49,7 @@ class ConfigFiles:
     num_examples: dict[str, int] = field(default_factory=dict)
     num_bytes: dict[str, int] = field(default_factory=dict)
     download_size: int = 0
+    sha256: dict[str, str] = field(default_factory=dict)
     stats: dict = field(default_factory=dict)
 
 
@@ -87,6 +88,7 @@ class _SplitWriter:
             write_statistics=[n for n in STATISTICS_COLUMNS if n in schema.names],
         )
         self.rows = self.num_bytes = 0
+        self.sha256 = ""
 
     def write(self, table: pa.Table) -> None:
         if table.num_rows:
@@ -106,7 +108,8 @@ class _SplitWriter:
         with open(self.path, "rb") as f:
             for block in iter(lambda: f.read(1 << 20), b""):
                 digest.update(block)
-        relative = f"data/{self.config}/{self.split}-{digest.hexdigest()[:16]}.parquet"
+        self.sha256 = digest.hexdigest()  # the manifest records it in full
+        relative = f"data/{self.config}/{self.split}-{self.sha256[:16]}.parquet"
         os.replace(self.path, self.folder / relative)
         return relative
 
@@ -156,6 +159,7 @@ def write_configs(inputs: BuildInputs, configs: Sequence[StepInstConfig], folder
             files.num_examples[split] = w.rows
             files.num_bytes[split] = w.num_bytes
             files.download_size += (folder / relative).stat().st_size
+            files.sha256[split] = w.sha256
     for name, files in results.items():
         files.stats = collectors[name].result()
     return list(results.values())
@@ -261,6 +265,7 @@ def export(
     tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
+    source = describe_source_in_background(inputs)  # hashes the task files while the configs are written
     try:
         logger.info("writing %s", ", ".join(c.name for c in configs))
         written = write_configs_parallel(inputs, configs, tmp, num_proc)
@@ -268,7 +273,7 @@ def export(
         if empty:
             raise ExportError(f"configuration(s) {empty} have no rows in any split; check their parameters")
         yaml_configs, yaml_infos = yaml_metadata(written, inputs)
-        write_manifest(tmp, build_manifest(inputs, written, tmp))  # before the card: it shows the provenance
+        write_manifest(tmp, build_manifest(inputs, written, source.result()))  # before the card: it shows the provenance
         (tmp / "README.md").write_text(card(tmp, written, yaml_configs, yaml_infos), encoding="utf-8")
         _swap_in(tmp, out)
     except BaseException:

@@ -15,6 +15,7 @@ import json
 import logging
 import os
 from collections import Counter
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,7 @@ import datasets
 import pyarrow as pa
 
 from .. import __version__
-from ..source.digest import SourceDigest, read_files, sha256_file, source_digest
+from ..source.digest import read_files, sha256_file, source_digest
 from ..source.fetch import is_url, recorded_archive_sha256
 from ..source.natinst import Sampling, read_splits
 from ..stores.ratings import RatingsStore
@@ -134,17 +135,29 @@ def versions() -> dict[str, str]:
     return {"stepinst": __version__, "datasets": datasets.__version__, "pyarrow": pa.__version__}
 
 
-def build_manifest(inputs: BuildInputs, written: list, folder: Path, cache_dir: Path | None = None) -> dict[str, Any]:
-    """The manifest of the data files ``written`` into ``folder`` from ``inputs``.
+def describe_source_in_background(inputs: BuildInputs) -> Future:
+    """Start :func:`describe_natinst` on a thread (hashlib releases the GIL): it overlaps the writing.
 
-    ``written`` is the export's list of ``ConfigFiles``; ``cache_dir`` caches source digests
-    (default: the cache the inputs were loaded with).
+    The future's result is the manifest's ``natinst`` entry, or None for inputs made by hand.
+    """
+    executor = ThreadPoolExecutor(1, thread_name_prefix="source-digest")
+    request = inputs.request
+    future = executor.submit(describe_natinst, request, request.cache_dir) if request else executor.submit(lambda: None)
+    executor.shutdown(wait=False)
+    return future
+
+
+def build_manifest(inputs: BuildInputs, written: list, natinst: dict[str, Any] | None) -> dict[str, Any]:
+    """The manifest of the data files ``written`` (the export's ``ConfigFiles``) from ``inputs``.
+
+    ``natinst`` is the source's entry (:func:`describe_natinst`), None when the inputs were not
+    loaded by :func:`load_build_inputs` (the manifest then cannot name the source).
     """
     request = inputs.request
+    parameters: dict[str, Any] = {"configs": [config_parameters(w.config) for w in written]}
     if request is None:
         logger.warning("these inputs were not loaded by load_build_inputs: the manifest cannot name the SUP-NATINST source")
-    parameters: dict[str, Any] = {"configs": [config_parameters(w.config) for w in written]}
-    if request is not None:
+    else:
         parameters.update(
             sampling=asdict(request.sampling),
             validation_tasks=request.validation_tasks,
@@ -154,19 +167,10 @@ def build_manifest(inputs: BuildInputs, written: list, folder: Path, cache_dir: 
         "stepinst_version": __version__,
         "manifest_format": MANIFEST_FORMAT,
         "configs": {
-            w.config.name: {
-                "files": w.files,
-                "num_examples": w.num_examples,
-                "sha256": {split: sha256_file(folder / path) for split, path in w.files.items()},
-            }
-            for w in written
+            w.config.name: {"files": w.files, "num_examples": w.num_examples, "sha256": w.sha256} for w in written
         },
         "missing_tasks": inputs.table.missing,
-        "inputs": {
-            "natinst": describe_natinst(request, cache_dir or request.cache_dir) if request else None,
-            "steps": describe_steps(inputs),
-            "ratings": describe_ratings(inputs),
-        },
+        "inputs": {"natinst": natinst, "steps": describe_steps(inputs), "ratings": describe_ratings(inputs)},
         "parameters": parameters,
         "versions": versions(),
     }
@@ -229,8 +233,3 @@ def configs_of(manifest: dict[str, Any]) -> list[StepInstConfig]:
 
 def sampling_of(manifest: dict[str, Any]) -> Sampling:
     return Sampling(**manifest["parameters"]["sampling"])
-
-
-def digest_of(entry: dict[str, Any]) -> SourceDigest:
-    """The recorded natinst files as a :class:`SourceDigest` (to compare with a fresh one)."""
-    return SourceDigest(dict(entry["files"]))
