@@ -16,9 +16,10 @@ from stepinst_data import __version__
 from stepinst_data.cli import main
 from stepinst_data.dataset.stats import MANIFEST
 from stepinst_data.hub.push import push_folder
-from stepinst_data.hub.verify import verify_release
+from stepinst_data.hub.verify import build_like, verify_release
 from stepinst_data.sample import SAMPLE_NATINST, SAMPLE_RATINGS, SAMPLE_STEPS
 from stepinst_data.source import digest as digest_module
+from test_cli import archive_server  # noqa: F401
 
 TOKEN = "test-token"
 REPO = "my-org/stepinst"
@@ -184,6 +185,20 @@ def test_a_manifest_this_stepinst_cannot_verify_names_both_versions(built_sample
     assert message in err
 
 
+def test_an_archive_url_build_verifies_from_the_url_or_the_extracted_folder(archive_server, tmp_path, capsys):
+    url, served = archive_server
+    args = ["--steps", str(SAMPLE_STEPS), "--cache-dir", str(tmp_path / "cache")]
+    assert main(["build", "--natinst", url, *args, "--out", str(tmp_path / "out")]) == 0
+    natinst = _manifest(tmp_path / "out")["inputs"]["natinst"]
+    assert natinst["source"] == "archive" and natinst["url"] == url
+    assert natinst["archive_sha256"] == digest_module.sha256_file(served / "master.zip")
+    capsys.readouterr()
+    assert main(["verify", str(tmp_path / "out"), "--natinst", url, *args]) == 0
+    # The same files in a checkout folder: the content identifies the source, not where it came from.
+    assert main(["verify", str(tmp_path / "out"), "--natinst", str(SAMPLE_NATINST), *args]) == 0
+    assert "reproduces its 14 data files byte for byte" in capsys.readouterr().out
+
+
 # --- verify a Hub repo ----------------------------------------------------------------------------
 
 
@@ -206,6 +221,13 @@ def test_verify_a_hub_repo_downloads_only_the_manifest_and_data_files(built_samp
     assert {path for _, path in pushed.downloads} == {MANIFEST} | listed  # never README.md or .gitattributes
     # Two configurations share a test file's bytes: the client fetches that blob once.
     assert {path for method, path in pushed.downloads if method == "GET"} <= {MANIFEST} | listed
+
+
+def test_build_like_a_hub_repo_reads_only_its_manifest(built_sample, pushed, tmp_path):
+    out = tmp_path / "like"
+    build_like(REPO, str(SAMPLE_NATINST), str(SAMPLE_STEPS), str(SAMPLE_RATINGS), out, endpoint=pushed.url, token=TOKEN)
+    assert _data_files(out) == _data_files(built_sample)
+    assert {path for _, path in pushed.downloads} == {MANIFEST}
 
 
 def test_verify_cli_on_a_hub_repo_names_a_data_file_the_build_did_not_write(built_sample, pushed, tmp_path):

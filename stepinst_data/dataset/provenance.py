@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ..source.digest import sha256_file, source_digest
-from ..source.fetch import is_url, resolve_natinst
+from ..source.fetch import is_url, recorded_archive_sha256, resolve_natinst
 from ..stores.ratings import read_ratings_store
 from ..stores.steps import read_steps_store
 from .manifest import natinst_files, ratings_task_digests, steps_task_digests
@@ -70,8 +70,13 @@ def check_natinst(recorded: dict[str, Any] | None, location: str, allow_missing_
     present = [f for f in files if (root / f).is_file()]
     now = source_digest(root, present, cache_dir, refresh=True)
     label = f"SUP-NATINST --natinst {location}"
-    if recorded.get("url") and is_url(location) and location != recorded["url"]:
-        check.notes.append(f"SUP-NATINST: the build fetched {recorded['url']}; comparing the content of {location}")
+    if recorded.get("url") and is_url(location):
+        archive = recorded_archive_sha256(location, cache_dir)
+        if location != recorded["url"] or archive != recorded.get("archive_sha256"):
+            check.notes.append(
+                f"SUP-NATINST: the build fetched {recorded['url']} (sha256 {_short(recorded.get('archive_sha256'))}), "
+                f"this is {location} (sha256 {_short(archive)}); what counts is the content of the files the build read"
+            )
     if now.digest == recorded["digest"]:
         return check
     check.problems.append(
