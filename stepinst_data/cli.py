@@ -21,6 +21,7 @@ COMMAND_MODULES = [
     "stepinst_data.commands.score",
     "stepinst_data.commands.rate",
     "stepinst_data.commands.push",
+    "stepinst_data.commands.verify",
 ]
 
 

@@ -9,16 +9,19 @@ off: set ``huggingface_hub.constants.HF_HUB_DISABLE_XET = True`` or ``HF_HUB_DIS
     POST /api/repos/create                               409 when it exists
     POST /api/{type}s/{id}/branch/{branch}               409 when it exists
     GET  /api/{type}s/{id}/tree/{rev}[/{path}]           file listing (one page)
-    GET  /api/{type}s/{id}/revision/{rev}                repo info (sha, siblings)
+    GET  /api/{type}s/{id}[/revision/{rev}]              repo info (sha, siblings)
     POST /api/{type}s/{id}/preupload/{rev}               upload mode + remote oid per file
     POST /api/validate-yaml                              accepts (stepinst checks the card locally)
     POST /{type}s/{id}.git/info/lfs/objects/batch        no upload action for blobs already held
     PUT  /lfs/{oid}                                      stores a blob (sha256 checked)
     POST /lfs/verify                                     200
     POST /api/{type}s/{id}/commit/{rev}                  ndjson commit; LFS blobs must be present
+    HEAD/GET /{type}s/{id}/resolve/{rev}/{path}          file download (hf_hub_download, snapshot_download)
 
-Every request is recorded (``hub.requests``), LFS uploads in ``hub.lfs_puts`` and commits in
-``hub.commits``. ``hub.fail_commits = 1`` makes the next commit fail with a 500, and
+A ``rev`` is a branch name or the commit sha at a branch's head.
+
+Every request is recorded (``hub.requests``), LFS uploads in ``hub.lfs_puts``, commits in
+``hub.commits`` and file requests in ``hub.downloads``. ``hub.fail_commits = 1`` makes the next commit fail with a 500, and
 ``hub.fail_lfs_puts_after = n`` rejects every LFS upload after the n-th: the two ways an upload
 is interrupted, so a test can rerun and check what is (not) sent again.
 
@@ -87,6 +90,7 @@ class FakeHub:
         self.requests: list[Request] = []
         self.lfs_puts: list[str] = []
         self.commits: list[dict] = []
+        self.downloads: list[tuple[str, str]] = []  # (HEAD or GET, path in repo) of every file request
         self.validated_yaml: list[str] = []
         self.fail_commits = 0
         self.fail_lfs_puts_after: int | None = None
@@ -194,6 +198,7 @@ def _handler_for(hub: FakeHub) -> type[BaseHTTPRequestHandler]:
 
         def _branch(self, repo: Repo, rev: str) -> str | None:
             rev = unquote(rev)
+            rev = next((b for b, sha in repo.heads.items() if sha == rev), rev)  # a commit sha at a head
             if rev not in repo.branches:
                 self._error(404, f"Invalid rev id: {rev}", "RevisionNotFound")
                 return None
@@ -218,6 +223,9 @@ def _handler_for(hub: FakeHub) -> type[BaseHTTPRequestHandler]:
         def do_PUT(self) -> None:
             self._route("PUT")
 
+        def do_HEAD(self) -> None:
+            self._route("HEAD")
+
         # --- endpoints -------------------------------------------------------------------------
         def _dispatch(self, method: str, path: str, query: dict, body: bytes) -> None:
             if method == "PUT" and (m := re.fullmatch(r"/lfs/(?P<oid>[0-9a-f]{64})", path)):
@@ -238,6 +246,8 @@ def _handler_for(hub: FakeHub) -> type[BaseHTTPRequestHandler]:
                 return self._send(200, {"errors": [], "warnings": []})
             if method == "POST" and (m := re.fullmatch(r"/(?P<type>dataset|space)s/(?P<id>[^/]+/[^/]+)\.git/info/lfs/objects/batch", path)):
                 return self._lfs_batch(json.loads(body))
+            if method in ("GET", "HEAD") and (m := re.fullmatch(r"/(?P<type>dataset|space)s/(?P<id>[^/]+/[^/]+)/resolve/(?P<rev>[^/]+)/(?P<file>.+)", path)):
+                return self._resolve(method, m)
             if not (m := re.match(_REPO, path)) or (repo := self._repo(m)) is None:
                 return None if m else self._error(404, f"no route for {method} {path}")
             rest = path[m.end():]
@@ -247,6 +257,8 @@ def _handler_for(hub: FakeHub) -> type[BaseHTTPRequestHandler]:
                 return self._tree(repo, r["rev"], unquote((r["sub"] or "/")[1:]))
             if method == "GET" and (r := re.fullmatch(r"/revision/(?P<rev>.+)", rest)):
                 return self._info(repo, r["rev"])
+            if method == "GET" and rest == "":  # repo_info without a revision: the main branch
+                return self._info(repo, "main")
             if method == "POST" and (r := re.fullmatch(r"/preupload/(?P<rev>.+)", rest)):
                 return self._preupload(repo, r["rev"], json.loads(body))
             if method == "POST" and (r := re.fullmatch(r"/commit/(?P<rev>.+)", rest)):
@@ -287,6 +299,27 @@ def _handler_for(hub: FakeHub) -> type[BaseHTTPRequestHandler]:
                 return
             siblings = [{"rfilename": p} for p in sorted(repo.branches[branch])]
             self._send(200, {"id": repo.repo_id, "sha": repo.heads[branch], "private": repo.private, "siblings": siblings})
+
+        def _resolve(self, method: str, match: re.Match) -> None:
+            """A file's content, with the headers hf_hub_download reads (commit, etag, size)."""
+            if (repo := self._repo(match)) is None or (branch := self._branch(repo, match["rev"])) is None:
+                return
+            stored = repo.branches[branch].get(unquote(match["file"]))
+            if stored is None:
+                return self._error(404, f"Entry not found: {match['file']}", "EntryNotFound")
+            data = hub.lfs_objects[stored.lfs_oid] if stored.lfs_oid else stored.content or b""
+            headers = {"X-Repo-Commit": repo.heads[branch], "ETag": f'"{stored.oid}"'}
+            if stored.lfs_oid:
+                headers.update({"X-Linked-Etag": f'"{stored.lfs_oid}"', "X-Linked-Size": str(stored.size)})
+            hub.downloads.append((method, unquote(match["file"])))
+            self.send_response(200)
+            self.send_header("Content-Type", "application/octet-stream")
+            self.send_header("Content-Length", str(len(data)))
+            for key, value in headers.items():
+                self.send_header(key, value)
+            self.end_headers()
+            if method == "GET":
+                self.wfile.write(data)
 
         def _preupload(self, repo: Repo, rev: str, payload: dict) -> None:
             if (branch := self._branch(repo, rev)) is None:

@@ -6,6 +6,7 @@ body carries the real figures of this build, computed from the written files.
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from collections.abc import Sequence
@@ -16,8 +17,9 @@ from huggingface_hub import DatasetCard, DatasetCardData
 
 from ..resources import card_template, citation_bib
 from . import hub_metadata
-from .sections import excluded_tasks_section, generation_section, license_section, ratings_section, stats_section
+from .sections import excluded_tasks_section, generation_section, license_section, provenance_section, ratings_section, stats_section
 from ..dataset.inputs import BuildInputs
+from ..dataset.stats import MANIFEST
 
 if TYPE_CHECKING:
     from ..dataset.export import ConfigFiles
@@ -51,7 +53,7 @@ def render_card(
     yaml_infos: list[dict],
     repo_id: str = DEFAULT_REPO_ID,
 ) -> str:
-    """The full README.md text of a built folder."""
+    """The full README.md text of a built folder (its ``stepinst_build.json`` is already written)."""
     stats = {w.config.name: w.stats for w in written}
     total_rows = max((sum(w.num_examples.values()) for w in written if not w.config.ratings_only), default=0)
     card_data = DatasetCardData(
@@ -86,6 +88,7 @@ def render_card(
         steps_text=generation_section(inputs),
         ratings_text=ratings_section(inputs),
         license_text=license_section(inputs),
+        provenance_text=provenance_section(json.loads((folder / MANIFEST).read_text(encoding="utf-8"))),
         missing_text=excluded_tasks_section(inputs),
         citation=citation_bib().strip().replace(f"datasets/{DEFAULT_REPO_ID}", f"datasets/{repo_id}"),
     )

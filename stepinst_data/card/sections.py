@@ -180,3 +180,48 @@ def excluded_tasks_section(inputs: BuildInputs) -> str:
         lines.append(f"- {len(table.skipped_empty)} listed task(s) have no instances and are not included "
                      f"(built with `--skip-empty-tasks`): {names}.")
     return "\n".join(lines)
+
+
+def _short(sha256: str | None) -> str:
+    return f"`{sha256[:16]}…`" if sha256 else "not recorded"
+
+
+def _counts(counter: dict[str, int]) -> str:
+    return ", ".join(f"`{name}` ({n})" for name, n in counter.items()) or "-"
+
+
+def provenance_section(manifest: dict[str, Any]) -> str:
+    """What this release was built from and with, from the build manifest (the full hashes are there)."""
+    inputs, parameters, versions = manifest["inputs"], manifest["parameters"], manifest["versions"]
+    natinst, steps, ratings = inputs["natinst"], inputs["steps"], inputs["ratings"]
+    lines = ["| input | identified by |", "|---|---|"]
+    if natinst:
+        origin = f"archive {natinst['url']}, sha256 {_short(natinst.get('archive_sha256'))}; " if natinst.get("url") else "a checkout folder; "
+        tasks = sum(path.startswith("tasks/") for path in natinst["files"])
+        lists = len(natinst["files"]) - tasks
+        lines.append(f"| SUP-NATINST | {origin}{tasks} task files and {lists} split lists, digest {_short(natinst['digest'])} |")
+    if steps:
+        lines.append(
+            f"| steps store | `{steps['file']}`, sha256 {_short(steps['sha256'])}; {steps['records_used']} records used; "
+            f"models {_counts(steps['models'])}; prompt versions {_counts(steps['prompt_versions'])} |"
+        )
+    if ratings:
+        lines.append(
+            f"| ratings store | `{ratings['file']}`, sha256 {_short(ratings['sha256'])}; {ratings['records']} ratings "
+            f"by {ratings['annotators']} annotators, rubric `{ratings['rubric']}` |"
+        )
+    sampling = parameters.get("sampling") or {}
+    lines += [
+        "",
+        f"- Parameters: up to {sampling.get('max_num_instances_per_task', '-')} instances per train task, the first "
+        f"{sampling.get('max_num_instances_per_eval_task', '-')} of each test task, seed {sampling.get('seed', '-')}, "
+        f"{parameters.get('validation_tasks', 0)} validation tasks; {len(parameters['configs'])} configurations "
+        "(every parameter of each is in the manifest).",
+        "- Built with " + ", ".join(f"{name} {version}" for name, version in versions.items()) + ".",
+        "",
+        "`stepinst_build.json` holds the full sha256 of every input, task file and data file. Check that "
+        "this release was built from these inputs, by rebuilding it, with "
+        "`stepinst verify REPO --natinst PATH_OR_URL --steps STEPS [--ratings RATINGS]`; rebuild it with the "
+        "same parameters with `stepinst build --like REPO --natinst ... --steps ...`.",
+    ]
+    return "\n".join(lines)

@@ -41,7 +41,8 @@ def register(subparsers) -> None:
     build.add_argument("--validation-tasks", type=int, default=0, help="train tasks moved to a validation split")
     build.add_argument("--seed", type=int, default=42)
     build.add_argument("--repo-id", help="the Hub repo the card's quick start and citation name (default: stepinst/stepinst)")
-    build.set_defaults(func=run_build)
+    build.add_argument("--like", metavar="FOLDER_OR_REPO", help="rebuild with every parameter recorded in the stepinst_build.json of this built folder or Hub repo")
+    build.set_defaults(func=run_build, default_of=build.get_default)
 
     validate = subparsers.add_parser("validate", help="report every problem in the inputs; exit 1 if any")
     _add_input_args(validate)
@@ -56,6 +57,10 @@ def run_build(args: argparse.Namespace) -> int:
     from ..dataset.stats import format_stats
 
     _resolve_inputs(args)
+    if args.like:
+        from .verify import run_build_like
+
+        return run_build_like(args)
     if args.repo_id:
         from ..hub.push import check_repo_id
 

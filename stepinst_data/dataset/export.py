@@ -11,7 +11,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import os
 import shutil
@@ -24,9 +23,9 @@ import datasets
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .. import __version__
 from .configs import PRESETS, StepInstConfig
 from .inputs import BuildInputs
+from .manifest import build_manifest, describe_source_in_background, write_manifest
 from .render import features_for, instance_columns, keeps_task, ratings_table, render_table, task_chunks
 
 from .outdir import ExportError, check_not_an_input, check_replaceable, leftover_path, record_card, remove_stale_leftovers, swap_in
@@ -47,6 +46,7 @@ class ConfigFiles:
     num_examples: dict[str, int] = field(default_factory=dict)
     num_bytes: dict[str, int] = field(default_factory=dict)
     download_size: int = 0
+    sha256: dict[str, str] = field(default_factory=dict)
     stats: dict = field(default_factory=dict)
 
 
@@ -85,6 +85,7 @@ class _SplitWriter:
             write_statistics=[n for n in STATISTICS_COLUMNS if n in schema.names],
         )
         self.rows = self.num_bytes = 0
+        self.sha256 = ""
 
     def write(self, table: pa.Table) -> None:
         if table.num_rows:
@@ -104,7 +105,8 @@ class _SplitWriter:
         with open(self.path, "rb") as f:
             for block in iter(lambda: f.read(1 << 20), b""):
                 digest.update(block)
-        relative = f"data/{self.config}/{self.split}-{digest.hexdigest()[:16]}.parquet"
+        self.sha256 = digest.hexdigest()  # the manifest records it in full
+        relative = f"data/{self.config}/{self.split}-{self.sha256[:16]}.parquet"
         os.replace(self.path, self.folder / relative)
         return relative
 
@@ -154,6 +156,7 @@ def write_configs(inputs: BuildInputs, configs: Sequence[StepInstConfig], folder
             files.num_examples[split] = w.rows
             files.num_bytes[split] = w.num_bytes
             files.download_size += (folder / relative).stat().st_size
+            files.sha256[split] = w.sha256
     for name, files in results.items():
         files.stats = collectors[name].result()
     return list(results.values())
@@ -205,11 +208,12 @@ def _check_out(out: Path, overwrite: bool, inputs: BuildInputs) -> None:
     The rules live in :mod:`stepinst_data.dataset.outdir`: never an input, never a foreign file,
     a hand-edited card only with ``overwrite``. Leftovers of killed builds are cleaned first.
     """
+    request = inputs.request
     check_not_an_input(out, [
-        ("SUP-NATINST corpus", inputs.natinst_root),
+        ("SUP-NATINST corpus", request.root if request else None),
         ("steps store", inputs.steps_path if inputs.steps is not None else None),
         ("ratings store", inputs.ratings_path),
-        ("cache folder", inputs.cache_dir),
+        ("cache folder", request.cache_dir if request else None),
     ])
     remove_stale_leftovers(out)
     check_replaceable(out, overwrite)
@@ -243,6 +247,7 @@ def export(
     tmp = leftover_path(out, "tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
+    source = describe_source_in_background(inputs)  # hashes the task files while the configs are written
     try:
         logger.info("writing %s", ", ".join(c.name for c in configs))
         written = write_configs_parallel(inputs, configs, tmp, num_proc)
@@ -250,14 +255,8 @@ def export(
         if empty:
             raise ExportError(f"configuration(s) {empty} have no rows in any split; check their parameters")
         yaml_configs, yaml_infos = yaml_metadata(written, inputs)
+        write_manifest(tmp, build_manifest(inputs, written, source.result()))  # before the card: it shows the provenance
         (tmp / "README.md").write_text(card(tmp, written, yaml_configs, yaml_infos), encoding="utf-8")
-        manifest = {
-            "stepinst_version": __version__,
-            "configs": {w.config.name: {"files": w.files, "num_examples": w.num_examples} for w in written},
-            "missing_tasks": inputs.table.missing,
-            "skipped_empty_tasks": inputs.table.skipped_empty,
-        }
-        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
         _swap_in(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

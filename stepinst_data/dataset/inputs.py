@@ -22,6 +22,19 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True)
+class BuildRequest:
+    """What the inputs were loaded from and with: the build manifest records it, ``--like`` replays it."""
+
+    natinst: str
+    root: Path
+    sampling: Sampling
+    validation_tasks: int
+    allow_missing_tasks: bool
+    cache_dir: Path
+    skip_empty_tasks: bool = False
+
+
 @dataclass
 class BuildInputs:
     """Everything a configuration is rendered from; parsed once, shared by all configurations."""
@@ -31,8 +44,7 @@ class BuildInputs:
     ratings: RatingsStore | None = None
     steps_path: str = "<steps store>"
     ratings_path: str | None = None
-    natinst_root: Path | None = None
-    cache_dir: Path | None = None
+    request: BuildRequest | None = None
 
     def quality_by_task(self) -> dict[str, float]:
         return self.ratings.overall_by_task() if self.ratings else {}
@@ -101,5 +113,7 @@ def load_build_inputs(
         unknown = sorted({r["task_name"] for r in store.records} - known)
         if unknown:
             logger.warning("%s: ignoring ratings of %d task(s) not in this build: %s", ratings, len(unknown), unknown)
-    return BuildInputs(table, records, store, str(steps) if steps else "<steps store>",
-                       str(ratings) if ratings else None, root, cache)
+    request = BuildRequest(str(natinst), root, sampling, validation_tasks, allow_missing_tasks, cache, skip_empty_tasks)
+    return BuildInputs(
+        table, records, store, str(steps) if steps else "<steps store>", str(ratings) if ratings else None, request
+    )

@@ -119,10 +119,19 @@ def find_checkout_root(folder: Path) -> Path:
     raise NatInstError(f"{folder}: no tasks/ and splits/ folders found; is this a SUP-NATINST checkout?")
 
 
+def _archive_folder(url: str, cache_dir: Path) -> Path:
+    return cache_dir / "natinst" / hashlib.sha256(url.encode()).hexdigest()[:16]
+
+
+def recorded_archive_sha256(url: str, cache_dir: Path) -> str | None:
+    """The sha256 recorded when the archive at ``url`` was downloaded into ``cache_dir``, if it was."""
+    checksum_file = _archive_folder(url, cache_dir) / "archive.sha256"
+    return checksum_file.read_text().strip() if checksum_file.is_file() else None
+
+
 def fetch_archive(url: str, cache_dir: Path, expected_sha256: str | None = None) -> Path:
     """Download (once) and extract the archive at ``url``; return the checkout root."""
-    key = hashlib.sha256(url.encode()).hexdigest()[:16]
-    folder = cache_dir / "natinst" / key
+    folder = _archive_folder(url, cache_dir)
     archive, checksum_file, extracted = folder / "archive", folder / "archive.sha256", folder / "extracted"
     if archive.is_file() and not _is_archive(archive):  # cached by an older stepinst that kept anything
         logger.warning("%s (from %s) is not a zip or tar archive; removing it and downloading again", archive, url)

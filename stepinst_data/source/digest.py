@@ -1,0 +1,113 @@
+"""Content digests of the SUP-NATINST files a build reads: what identifies its source.
+
+A build manifest records the sha256 of every task file and split list it read, and one digest
+over them all; ``stepinst verify`` recomputes them to name the file that changed. Files are
+streamed in 1 MiB blocks on a few threads (``hashlib`` releases the GIL while it hashes), and the
+digests are cached by each file's size and mtime (the same key as the parsed task table's cache),
+so a rebuild from an unchanged checkout hashes nothing again; ``verify`` hashes every byte afresh.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from .natinst import SPLIT_FILES
+
+logger = logging.getLogger(__name__)
+
+BLOCK_SIZE = 1 << 20
+DIGEST_CACHE_VERSION = "1"
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    """Hex sha256 of a file, streamed (a task file can be 100 MB, an archive several GB)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(BLOCK_SIZE), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@dataclass
+class SourceDigest:
+    """The sha256 of each file a build read (relative path -> hex) and one digest over them all."""
+
+    files: dict[str, str]
+
+    @property
+    def digest(self) -> str:
+        """sha256 over ``path NUL sha256`` lines, sorted by path: any changed file changes it."""
+        h = hashlib.sha256()
+        for path in sorted(self.files):
+            h.update(f"{path}\0{self.files[path]}\n".encode())
+        return h.hexdigest()
+
+
+def read_files(splits: dict[str, list[str]], split_name: str = "default") -> list[str]:
+    """The files a build of ``splits`` reads, relative to the checkout root: split lists, then tasks."""
+    lists = [f"splits/{split_name}/{SPLIT_FILES[split]}" for split in splits if split in SPLIT_FILES]
+    return lists + [f"tasks/{name}.json" for names in splits.values() for name in names]
+
+
+def _cache_path(root: Path, cache_dir: Path) -> Path:
+    key = hashlib.sha256(str(root.resolve()).encode()).hexdigest()[:16]
+    return cache_dir / "digests" / f"{key}.json"
+
+
+def _load_cache(path: Path) -> dict[str, list]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data.get("files", {}) if data.get("version") == DIGEST_CACHE_VERSION else {}
+
+
+def _save_cache(path: Path, entries: dict[str, list]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".part-")
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        json.dump({"version": DIGEST_CACHE_VERSION, "files": entries}, f)
+    os.replace(tmp, path)
+
+
+def source_digest(
+    root: Path,
+    relative_paths: list[str],
+    cache_dir: Path | None = None,
+    num_threads: int | None = None,
+    refresh: bool = False,
+) -> SourceDigest:
+    """The sha256 of every file of ``relative_paths`` under ``root``.
+
+    With ``cache_dir``, a file whose size and mtime match the cached entry is not read again;
+    ``refresh`` reads every file anyway (``stepinst verify``) and updates the cache.
+    """
+    cache_file = _cache_path(root, cache_dir) if cache_dir else None
+    cached = _load_cache(cache_file) if cache_file else {}
+    usable = {} if refresh else cached
+    entries: dict[str, list] = {}
+    stale: list[str] = []
+    for relative in relative_paths:
+        st = (root / relative).stat()
+        entry = usable.get(relative)
+        if entry and entry[0] == st.st_size and entry[1] == st.st_mtime_ns:
+            entries[relative] = entry
+        else:
+            entries[relative] = [st.st_size, st.st_mtime_ns, None]
+            stale.append(relative)
+    if stale:
+        logger.info("hashing %d source file(s) under %s", len(stale), root)
+        workers = num_threads or min(8, os.cpu_count() or 1)
+        with ThreadPoolExecutor(workers) as pool:
+            for relative, sha in zip(stale, pool.map(lambda r: sha256_file(root / r), stale)):
+                entries[relative][2] = sha
+        if cache_file:
+            _save_cache(cache_file, {**cached, **entries})
+    return SourceDigest({relative: entries[relative][2] for relative in relative_paths})
