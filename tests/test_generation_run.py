@@ -16,7 +16,8 @@ import pytest
 from fake_openai import FakeOpenAI
 from generation_helpers import definition_for, write_natinst, write_task
 from stepinst_data.cli import main
-from stepinst_data.stores.steps import read_steps_store, store_lock
+from stepinst_data.stores.jsonl import store_lock
+from stepinst_data.stores.steps import read_steps_store
 
 KEY = "test-key-do-not-log"
 REPO = Path(__file__).resolve().parents[1]

@@ -39,7 +39,7 @@ def run_judge(args: argparse.Namespace) -> int:
     from ..generation.runner import run_coroutine
     from ..stores.ratings import DEFAULT_RUBRIC
     from ..sample import SAMPLE_STEPS
-    from ..stores.steps import acquire_store_lock, read_steps_store
+    from ..stores.steps import read_steps_store
     from .steps import client_config, load_selected_tasks, tokenizer_and_price
 
     steps_path = args.steps or (str(SAMPLE_STEPS) if args.sample else None)
@@ -50,26 +50,21 @@ def run_judge(args: argparse.Namespace) -> int:
     config, ratings = client_config(args), Path(args.ratings)
     records = read_steps_store(steps_path)
     client = make_async_client(config)
-    ratings.parent.mkdir(parents=True, exist_ok=True)
-    lock = acquire_store_lock(ratings)
-    try:
-        rated = open_ratings(ratings, DEFAULT_RUBRIC, annotator_for(args.model))
-        items, stale = [], []
-        for task in tasks:
-            record = records.get(task.name)
-            if record is None or task.name in rated:
-                continue
-            if record.definition_sha256 != task.definition_sha256:
-                stale.append(task.name)
-                continue
-            items.append((task, record))
-        if stale:
-            logger.warning("not rating %d task(s) with stale steps: %s", len(stale), ", ".join(stale[:10]))
-        logger.info("%d task(s) to rate, %d already rated by %s", len(items), len(rated), annotator_for(args.model))
-        judge = Judge(config, ratings, encoding, price, args.concurrency, RateLimiter(args.rpm, args.tpm), args.max_attempts)
-        stats = run_coroutine(_run(judge, client, items))
-    finally:
-        lock.release()
+    rated = open_ratings(ratings, DEFAULT_RUBRIC, annotator_for(args.model))
+    items, stale = [], []
+    for task in tasks:
+        record = records.get(task.name)
+        if record is None or task.name in rated:
+            continue
+        if record.definition_sha256 != task.definition_sha256:
+            stale.append(task.name)
+            continue
+        items.append((task, record))
+    if stale:
+        logger.warning("not rating %d task(s) with stale steps: %s", len(stale), ", ".join(stale[:10]))
+    logger.info("%d task(s) to rate, %d already rated by %s", len(items), len(rated), annotator_for(args.model))
+    judge = Judge(config, ratings, encoding, price, args.concurrency, RateLimiter(args.rpm, args.tpm), args.max_attempts)
+    stats = run_coroutine(_run(judge, client, items))
     print(json.dumps({**stats.to_dict(), "already_rated": len(rated), "stale": len(stale),
                       "annotator": annotator_for(args.model)}, indent=2))
     return 0 if stats.failed == 0 else 2

@@ -157,7 +157,7 @@ def run_generate(args: argparse.Namespace) -> int:
     from ..generation.client import make_async_client
     from ..generation.limiter import RateLimiter
     from ..generation.runner import Generator, failures_path_for, load_store_for_run, plan_run, run_coroutine
-    from ..stores.steps import acquire_store_lock
+    from ..stores.jsonl import store_lock
 
     tasks = load_selected_tasks(args)
     encoding, enc_name, price = tokenizer_and_price(args)
@@ -165,7 +165,7 @@ def run_generate(args: argparse.Namespace) -> int:
     failures = Path(args.failures) if args.failures else failures_path_for(store)
     client = make_async_client(config)  # no key / unreachable URL: fail before touching the store
     store.parent.mkdir(parents=True, exist_ok=True)
-    lock = acquire_store_lock(store)
+    lock = store_lock(store).acquire()
     try:
         records = load_store_for_run(store, args.model, version, args.allow_mixed)
         plan = plan_run(tasks, records, args.model, version, args.regenerate_stale)
@@ -239,14 +239,14 @@ def run_batch_collect(args: argparse.Namespace) -> int:
     from ..generation.batch import collect
     from ..generation.client import make_sync_client
     from ..generation.runner import failures_path_for
-    from ..stores.steps import acquire_store_lock
+    from ..stores.jsonl import store_lock
 
     tasks = load_selected_tasks(args)
     _, enc_name, price = tokenizer_and_price(args)
     store = Path(args.out)
     failures = Path(args.failures) if args.failures else failures_path_for(store)
     client = make_sync_client(client_config(args))
-    lock = acquire_store_lock(store)
+    lock = store_lock(store).acquire()
     try:
         stats = collect(client, store, {t.name: t.definition for t in tasks}, price, failures)
     finally:

@@ -16,6 +16,7 @@ import urllib.request
 import zipfile
 from pathlib import Path
 
+from ..atomic import atomic_write
 from .natinst import NatInstError
 
 logger = logging.getLogger(__name__)
@@ -45,17 +46,13 @@ def _sha256_file(path: Path) -> str:
 
 def _download(url: str, dest: Path) -> str:
     """Stream ``url`` to ``dest`` atomically; return the sha256 of what arrived."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
     digest = hashlib.sha256()
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=dest.name + ".part-")
     try:
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=60) as response:
+        with atomic_write(dest, "wb") as out, urllib.request.urlopen(url, timeout=60) as response:
             for block in iter(lambda: response.read(1 << 20), b""):
                 digest.update(block)
                 out.write(block)
-        os.replace(tmp, dest)
     except Exception as e:
-        Path(tmp).unlink(missing_ok=True)
         raise NatInstError(f"could not download the SUP-NATINST archive from {url}: {e}") from e
     return digest.hexdigest()
 
