@@ -30,7 +30,7 @@ def test_build_sample_then_stats(tmp_path, capsys, hf_cache):
 def test_build_selected_configs_with_custom_sampling(tmp_path, capsys, hf_cache):
     out = tmp_path / "small"
     args = ["build", "--sample", "--out", str(out), "--configs", "definition,steps_reversed",
-            "--max-num-instances-per-task", "3", "--max-num-instances-per-eval-task", "2", "--validation-tasks", "1"]
+            "--max-num-instances-per-task", "3", "--max-num-instances-per-eval-task", "2", "--num-validation-tasks", "1"]
     assert main(args) == 0
     ds = load_dataset(str(out), "steps_reversed", cache_dir=hf_cache)
     assert (ds["train"].num_rows, ds["validation"].num_rows, ds["test"].num_rows) == (7 * 3, 3, 4 * 2)

@@ -5,11 +5,10 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass
-from pathlib import Path
 
 from ..source.natinst import Sampling
 from ..stores.ratings import RatingsStore, read_ratings_store
-from ..source.fetch import default_cache_dir, resolve_natinst
+from ..source.fetch import resolve_natinst
 from ..stores.steps import StepsRecord, StepsStoreError, check_steps_for_tasks, read_steps_store
 from ..source.table import TaskTable, carve_validation, load_task_table
 
@@ -49,9 +48,8 @@ def load_build_inputs(
     cache_dir: str | os.PathLike | None = None,
 ) -> BuildInputs:
     """Parse the task files (or reuse the cached table) and read the stores."""
-    cache = Path(cache_dir) if cache_dir else default_cache_dir()
-    root = resolve_natinst(natinst, cache)
-    table = load_task_table(root, sampling, num_proc, allow_missing_tasks, cache)
+    root = resolve_natinst(natinst, cache_dir)
+    table = load_task_table(root, sampling, num_proc, allow_missing_tasks, cache_dir)
     table = carve_validation(table, validation_tasks, sampling.seed)
     records = read_steps_store(steps) if steps else None
     store = read_ratings_store(ratings) if ratings else None

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ..source.natinst import NatInstError, Sampling, Task, read_splits, read_task
 from ..stores.ratings import RatingsError, read_ratings_store
-from ..source.fetch import default_cache_dir, resolve_natinst
+from ..source.fetch import resolve_natinst
 from ..stores.steps import check_steps_for_tasks, scan_steps_store
 
 
@@ -37,7 +37,7 @@ def validate_inputs(
 ) -> list[str]:
     """All problems found in the task files, the steps store and the ratings store."""
     try:
-        root = resolve_natinst(natinst, Path(cache_dir) if cache_dir else default_cache_dir())
+        root = resolve_natinst(natinst, cache_dir)
         tasks, problems = _check_tasks(root, allow_missing_tasks)
     except NatInstError as e:
         return [str(e)]

@@ -106,11 +106,14 @@ def fetch_archive(url: str, cache_dir: Path, expected_sha256: str | None = None)
     return find_checkout_root(extracted)
 
 
-def resolve_natinst(location: str | os.PathLike, cache_dir: Path | None = None) -> Path:
-    """Turn ``--natinst`` (a folder or an archive URL) into a local checkout root."""
+def resolve_natinst(location: str | os.PathLike, cache_dir: str | os.PathLike | None = None) -> Path:
+    """Turn ``--natinst`` (a folder or an archive URL) into a local checkout root.
+
+    The one place that opens a corpus: ``cache_dir`` None means :func:`default_cache_dir`.
+    """
     location = str(location)
     if is_url(location):
-        return fetch_archive(location, cache_dir or default_cache_dir())
+        return fetch_archive(location, Path(cache_dir) if cache_dir else default_cache_dir())
     path = Path(location).expanduser()
     if not path.is_dir():
         raise NatInstError(

@@ -147,7 +147,7 @@ def load_task_table(
     sampling: Sampling = Sampling(),
     num_proc: int = 1,
     allow_missing_tasks: bool = False,
-    cache_dir: Path | None = None,
+    cache_dir: str | os.PathLike | None = None,
 ) -> TaskTable:
     """Parse (or reuse the cached parse of) every task of the English-track train and test splits."""
     from .fetch import default_cache_dir
