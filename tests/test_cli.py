@@ -45,7 +45,7 @@ def test_unknown_config_and_foreign_out_are_clear_errors(tmp_path, capsys):
     assert "--overwrite" in capsys.readouterr().err
     assert main(["build", "--out", str(tmp_path / "y")]) == 1
     assert "pass --natinst" in capsys.readouterr().err
-    assert main(["build", "--sample", "--out", str(tmp_path / "z"), "--repo-id", "my org/stepinst"]) == 1
+    assert main(["build", "--sample", "--out", str(tmp_path / "z"), "--repo", "my org/stepinst"]) == 1
     assert "'my org/stepinst' is not a valid repo id" in capsys.readouterr().err
     assert not (tmp_path / "z").exists()
 

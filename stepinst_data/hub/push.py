@@ -112,7 +112,7 @@ def _warn_on_card_repo_id(folder: Path, repo_id: str) -> None:
     match = re.search(r'load_dataset\("([^"]+)"', (folder / "README.md").read_text(encoding="utf-8"))
     if match and match.group(1) != repo_id:
         logger.warning(
-            "the card's quick start loads %r, not %r; rebuild with `stepinst build --repo-id %s` to fix it",
+            "the card's quick start loads %r, not %r; rebuild with `stepinst build --repo %s` to fix it",
             match.group(1), repo_id, repo_id,
         )
 
