@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from fake_openai import FakeOpenAI
-from generation_helpers import definition_for, write_natinst, write_task
+from generation_helpers import definition_for, write_natinst, write_synthetic_task
 from stepinst_data.cli import main
 from stepinst_data.stores.jsonl import store_lock
 from stepinst_data.stores.steps import read_steps_store
@@ -137,7 +137,7 @@ def test_stale_definitions_regenerated_only_when_asked(tmp_path, capsys, caplog)
     out = tmp_path / "steps.jsonl"
     with FakeOpenAI() as server:
         assert generate(server, tmp_path / "ni", out) == 0
-        write_task(tmp_path / "ni", 2, definition="A changed definition: reverse every word of the input.")
+        write_synthetic_task(tmp_path / "ni", 2, definition="A changed definition: reverse every word of the input.")
         n = len(server.chat_requests())
         assert generate(server, tmp_path / "ni", out) == 0
         assert len(server.chat_requests()) == n and "stale steps" in caplog.text
