@@ -32,7 +32,7 @@ from stepinst_data.stores.steps import read_steps_store  # noqa: E402
 
 def command(server: FakeOpenAI, natinst: Path, out: Path, *extra: str) -> list[str]:
     return [sys.executable, "-m", "stepinst_data.cli", "steps", "generate", "--natinst", str(natinst),
-            "--model", "gpt-4o-mini", "--out", str(out), "--base-url", server.base_url, "--no-progress", *extra]
+            "--model", "gpt-4o-mini", "--steps", str(out), "--base-url", server.base_url, "--no-progress", *extra]
 
 
 def rate_run(work: Path, env: dict, args: argparse.Namespace) -> dict:

@@ -1,7 +1,9 @@
-"""The ``stepinst`` command. Each subcommand lives in ``stepinst_data/commands/<name>.py``.
+"""The ``stepinst`` command: SUP-NATINST with step-by-step instructions and their human ratings,
+as a Hugging Face dataset.
 
 Results go to stdout; logs go to stderr. Expected failures (bad input) print one clear message
-and exit with status 1 instead of a stack trace.
+and exit with status 1 instead of a stack trace. Each command is one module of
+``stepinst_data/commands/``; the flags they share are defined once in ``commands/options.py``.
 """
 
 from __future__ import annotations
@@ -13,23 +15,42 @@ import sys
 
 from . import __version__
 
-# Subcommand modules, each exposing ``register(subparsers)``; imported lazily so `--help` is instant.
+DESCRIPTION = """\
+Build SUP-NATINST with step-by-step instructions and their human quality ratings as a Hugging
+Face dataset: generate the steps with a chat model, rate them, build the dataset folder, check
+it, publish it, and score models trained on it.
+
+A typical run:
+  stepinst build --sample --out stepinst                 # try it: the embedded 12-task sample
+  stepinst steps generate --natinst PATH_OR_URL --model gpt-4o-mini --steps steps.jsonl
+  stepinst rate serve --natinst PATH --steps steps.jsonl --ratings ratings.jsonl --annotator you
+  stepinst build --natinst PATH --steps steps.jsonl --ratings ratings.jsonl --out stepinst
+  stepinst push stepinst --repo ORG/stepinst
+
+`stepinst COMMAND --help` shows a command's options and their defaults.
+"""
+
+# Subcommand modules, each exposing ``register(subparsers)``; their heavy imports happen inside
+# their run functions, so `--help` is instant. The order is the order of the help's list.
 COMMAND_MODULES = [
     "stepinst_data.commands.build",
+    "stepinst_data.commands.validate",
     "stepinst_data.commands.stats",
     "stepinst_data.commands.steps",
-    "stepinst_data.commands.score",
     "stepinst_data.commands.rate",
     "stepinst_data.commands.push",
     "stepinst_data.commands.verify",
+    "stepinst_data.commands.score",
+    "stepinst_data.commands.references",
 ]
 
 
 def make_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="stepinst", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="stepinst", description=DESCRIPTION,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"stepinst {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
-    subparsers = parser.add_subparsers(dest="command", required=True)
+    subparsers = parser.add_subparsers(dest="command", required=True, title="commands", metavar="COMMAND")
     for module in COMMAND_MODULES:
         importlib.import_module(module).register(subparsers)
     return parser

@@ -1,4 +1,5 @@
-"""Shared fixtures: the embedded sample, the real SUP-NATINST sample in ../shared, fresh caches."""
+"""Shared fixtures: the embedded sample (built once per session), the real SUP-NATINST sample in
+../shared, one fresh cache per test, a clean Hugging Face environment."""
 
 from __future__ import annotations
 
@@ -7,26 +8,31 @@ from pathlib import Path
 
 import pytest
 
-from stepinst_data.sample import SAMPLE_NATINST, SAMPLE_RATINGS, SAMPLE_STEPS
+from stepinst_data.sample import SAMPLE_NATINST
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED_NATINST = REPO.parent / "shared" / "natinst"
 
 
 @pytest.fixture(autouse=True)
-def _isolated_caches(tmp_path_factory, monkeypatch):
-    """Every test gets its own stepinst and HF datasets cache (datasets caches local folders by name)."""
+def _isolated_caches(tmp_path_factory, monkeypatch) -> Path:
+    """Every test gets its own stepinst and HF datasets cache (datasets caches local folders by name).
+
+    The one place a test's caches are isolated: ``hf_cache`` and ``hub_env`` reuse it.
+    """
     cache = tmp_path_factory.mktemp("cache")
     monkeypatch.setenv("STEPINST_CACHE", str(cache / "stepinst"))
     monkeypatch.setenv("HF_DATASETS_CACHE", str(cache / "hf_datasets"))
     import datasets.config
 
     monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", cache / "hf_datasets")
+    return cache
 
 
 @pytest.fixture
-def hf_cache(tmp_path) -> str:
-    return str(tmp_path / "hf_cache")
+def hf_cache(_isolated_caches) -> str:
+    """This test's datasets cache, for the APIs that take a ``cache_dir``."""
+    return str(_isolated_caches / "hf_datasets")
 
 
 @pytest.fixture
@@ -39,14 +45,28 @@ def sample_copy(tmp_path) -> Path:
 
 @pytest.fixture(scope="session")
 def sample_build(tmp_path_factory) -> Path:
-    """The embedded sample built once into a folder (read-only for tests)."""
-    from stepinst_data.card.release import build_release
-    from stepinst_data.dataset.inputs import load_build_inputs
+    """The embedded sample built once per session with the real CLI (read-only: tests that change a
+    folder copy it first with ``release_helpers.fresh_copy``)."""
+    from release_helpers import build_sample
 
-    out = tmp_path_factory.mktemp("build") / "stepinst"
-    inputs = load_build_inputs(SAMPLE_NATINST, SAMPLE_STEPS, SAMPLE_RATINGS, cache_dir=tmp_path_factory.mktemp("c"))
-    build_release(inputs, out)
-    return out
+    root = tmp_path_factory.mktemp("sample")
+    return build_sample(root / "stepinst", root / "cache")
+
+
+@pytest.fixture
+def hub_env(tmp_path, monkeypatch) -> Path:
+    """A clean Hugging Face environment: no login cache, no token, Xet off (the datasets cache is
+    already this test's own)."""
+    import huggingface_hub.constants as constants
+
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf_home"))
+    monkeypatch.setattr(constants, "HF_TOKEN_PATH", str(tmp_path / "hf_home" / "token"))
+    monkeypatch.setattr(constants, "HF_STORED_TOKENS_PATH", str(tmp_path / "hf_home" / "stored_tokens"))
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    monkeypatch.delenv("HUGGING_FACE_HUB_TOKEN", raising=False)
+    monkeypatch.setattr(constants, "HF_HUB_DISABLE_XET", True)
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hf_home" / "hub"))  # read at import, not from HF_HOME
+    return tmp_path
 
 
 @pytest.fixture

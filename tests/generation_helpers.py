@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
+
+from natinst_helpers import write_task
 
 VERBS = ["Count", "Classify", "Translate", "Summarize", "Extract", "Rewrite", "Answer", "Label", "Order", "Compare"]
 OBJECTS = ["vowels", "sentences", "entities", "numbers", "questions", "reviews", "dates", "claims", "names", "verbs"]
@@ -21,7 +22,8 @@ def task_name(index: int) -> str:
     return f"task{9100 + index}_synthetic_{VERBS[index % len(VERBS)].lower()}"
 
 
-def write_task(root: Path, index: int, definition: str | None = None) -> str:
+def write_synthetic_task(root: Path, index: int, definition: str | None = None, split: str = "train") -> str:
+    """Write synthetic task ``index`` (listed in ``split``); pass ``definition`` to change it."""
     name = task_name(index)
     data = {
         "Definition": [definition or definition_for(index)],
@@ -30,17 +32,16 @@ def write_task(root: Path, index: int, definition: str | None = None) -> str:
         "Negative Examples": [],
         "Instances": [{"id": f"{name}-1", "input": f"passage {index}", "output": ["answer"]}],
     }
-    (root / "tasks").mkdir(parents=True, exist_ok=True)
-    (root / "tasks" / f"{name}.json").write_text(json.dumps(data), encoding="utf-8")
+    write_task(root, name, data, split)
     return name
 
 
 def write_natinst(root: Path, num_train: int, num_test: int = 0) -> dict[str, str]:
     """A checkout with ``num_train + num_test`` tasks; returns {definition: task name}."""
-    names = {definition_for(i): write_task(root, i) for i in range(num_train + num_test)}
-    split_dir = root / "splits" / "default"
-    split_dir.mkdir(parents=True, exist_ok=True)
-    ordered = list(names.values())
-    (split_dir / "train_tasks.txt").write_text("\n".join(ordered[:num_train]) + "\n")
-    (split_dir / "test_tasks.txt").write_text("\n".join(ordered[num_train:]) + "\n")
+    names = {
+        definition_for(i): write_synthetic_task(root, i, split="train" if i < num_train else "test")
+        for i in range(num_train + num_test)
+    }
+    for split in ("train", "test"):  # both lists exist, even an empty one
+        (root / "splits" / "default" / f"{split}_tasks.txt").touch()
     return names

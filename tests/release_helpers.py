@@ -1,12 +1,11 @@
-"""Shared helpers of the release tests (card, push, notebooks): build the embedded sample."""
+"""Shared helpers of the release tests (card, push, notebooks, recipes): build the embedded sample,
+copy a built folder, the environment of a `stepinst` subprocess. The fixtures are in conftest.py."""
 
 from __future__ import annotations
 
 import os
 import shutil
 from pathlib import Path
-
-import pytest
 
 
 def build_sample(out: Path, cache: Path, *extra: str) -> Path:
@@ -17,32 +16,10 @@ def build_sample(out: Path, cache: Path, *extra: str) -> Path:
     return out
 
 
-@pytest.fixture(scope="session")
-def built_sample(tmp_path_factory) -> Path:
-    """One sample build per session; tests that change a folder copy it first (``fresh_copy``)."""
-    root = tmp_path_factory.mktemp("sample")
-    return build_sample(root / "stepinst", root / "cache")
-
-
 def fresh_copy(folder: Path, tmp_path: Path) -> Path:
     target = tmp_path / folder.name
     shutil.copytree(folder, target)
     return target
-
-
-@pytest.fixture
-def hub_env(tmp_path, monkeypatch):
-    """A clean Hugging Face environment: no login cache, no token, Xet off, a fresh HF cache."""
-    import huggingface_hub.constants as constants
-
-    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf_home"))
-    monkeypatch.setattr(constants, "HF_TOKEN_PATH", str(tmp_path / "hf_home" / "token"))
-    monkeypatch.setattr(constants, "HF_STORED_TOKENS_PATH", str(tmp_path / "hf_home" / "stored_tokens"))
-    monkeypatch.delenv("HF_TOKEN", raising=False)
-    monkeypatch.delenv("HUGGING_FACE_HUB_TOKEN", raising=False)
-    monkeypatch.setattr(constants, "HF_HUB_DISABLE_XET", True)
-    monkeypatch.setenv("HF_DATASETS_CACHE", str(tmp_path / "datasets_cache"))
-    return tmp_path
 
 
 def subprocess_env(tmp_path: Path, **extra: str) -> dict[str, str]:

@@ -49,3 +49,38 @@ def test_step_config_without_steps_store_is_refused(tmp_path):
     builder = StepInstBuilder(config_name="steps_ordered", natinst=SAMPLE_NATINST, cache_dir=str(tmp_path))
     with pytest.raises(StepsStoreError, match="pass a steps store"):
         builder.download_and_prepare()
+
+
+def test_a_template_change_is_never_served_from_the_cache(tmp_path):
+    """The builder's cache key holds the rendering code: edit the template (as a user or an upgrade
+    would) and the same builder call with the same cache renders new rows instead of the old ones."""
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import stepinst_data
+
+    source = Path(stepinst_data.__file__).parent
+    package = tmp_path / "code" / "stepinst_data"
+    shutil.copytree(source, package, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(source.parent / "dataset_card", package.parent / "dataset_card")
+    script = (
+        "from stepinst_data.dataset.builder import StepInstBuilder\n"
+        "from stepinst_data.sample import SAMPLE_NATINST, SAMPLE_STEPS\n"
+        f"b = StepInstBuilder(config_name='steps_ordered', natinst=SAMPLE_NATINST, steps=SAMPLE_STEPS, cache_dir={str(tmp_path / 'hf')!r})\n"
+        "b.download_and_prepare()\n"
+        "print(b.as_dataset(split='test')[0]['prompt'].splitlines()[0])\n"
+    )
+
+    def first_prompt_line() -> str:
+        env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(package.parent), "STEPINST_CACHE": str(tmp_path / "cache"),
+               "HF_DATASETS_CACHE": str(tmp_path / "hf"), "HF_HUB_OFFLINE": "1"}
+        done = subprocess.run([sys.executable, "-c", script], env=env, cwd=package.parent, capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+        return done.stdout.strip()
+
+    assert first_prompt_line().startswith("Definition: ")
+    template = package / "dataset" / "template.py"
+    template.write_text(template.read_text().replace('"Definition: "', '"Task definition: "'))
+    assert first_prompt_line().startswith("Task definition: ")

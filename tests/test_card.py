@@ -16,7 +16,6 @@ import yaml
 from datasets import get_dataset_config_names, load_dataset
 from huggingface_hub import DatasetCard
 
-from release_helpers import built_sample, hub_env  # noqa: F401
 from stepinst_data.resources import citation_bib
 from stepinst_data.card.check import check_folder, check_metadata
 from stepinst_data.card.hub_metadata import REQUIRED_KEYS
@@ -32,15 +31,15 @@ def _card(folder: Path) -> DatasetCard:
     return DatasetCard.load(folder / "README.md")
 
 
-def test_rendered_card_passes_every_local_check(built_sample, hub_env):
-    assert check_folder(built_sample) == []
-    meta = _card(built_sample).data.to_dict()
+def test_rendered_card_passes_every_local_check(sample_build, hub_env):
+    assert check_folder(sample_build) == []
+    meta = _card(sample_build).data.to_dict()
     assert all(meta.get(key) for key in REQUIRED_KEYS)
     assert meta["license"] == "apache-2.0" and meta["language"] == ["en"]
     assert meta["size_categories"] == ["n<1K"]  # 302 train rows in the largest config
     assert meta["source_datasets"] == ["extended|natural-instructions"]
     names = [c["config_name"] for c in meta["configs"]]
-    assert names == get_dataset_config_names(str(built_sample))
+    assert names == get_dataset_config_names(str(sample_build))
     assert {"definition", "steps_ordered", "steps_shuffled", "steps_reversed", "ratings"} <= set(names)
 
 
@@ -64,18 +63,18 @@ def test_size_category_follows_the_hub_buckets(rows, bucket):
     assert _size_category(rows) == bucket
 
 
-def test_card_tables_carry_the_real_row_counts(built_sample, hub_env):
-    text = _card(built_sample).text
+def test_card_tables_carry_the_real_row_counts(sample_build, hub_env):
+    text = _card(sample_build).text
     for name in ("definition", "steps_ordered", "steps_ordered_hq", "ratings"):
-        data = load_dataset(str(built_sample), name)
+        data = load_dataset(str(sample_build), name)
         row = next(line for line in text.splitlines() if line.startswith(f"| `{name}` | ") and "rows" not in line)
         assert row.rstrip(" |").endswith(f"| {data['train'].num_rows} | {data['test'].num_rows}"), row
-    train = load_dataset(str(built_sample), "definition", split="train")
+    train = load_dataset(str(sample_build), "definition", split="train")
     assert f"| train | {len(set(train['task_name']))} | {len(set(train['category']))} | {train.num_rows} |" in text
 
 
-def test_card_carries_the_steps_and_agreement_figures(built_sample, hub_env):
-    text = _card(built_sample).text
+def test_card_carries_the_steps_and_agreement_figures(sample_build, hub_env):
+    text = _card(sample_build).text
     counts = sorted(len(r.steps) for r in read_steps_store(SAMPLE_STEPS).values())
     assert f"Steps per task: min {counts[0]}," in text and f", max {counts[-1]}." in text
     store = read_ratings_store(SAMPLE_RATINGS)
@@ -86,8 +85,8 @@ def test_card_carries_the_steps_and_agreement_figures(built_sample, hub_env):
     assert "36 ratings of 12 tasks by 3 annotators" in text
 
 
-def test_card_cites_the_paper_supernatinst_and_the_release(built_sample, hub_env):
-    text = _card(built_sample).text
+def test_card_cites_the_paper_supernatinst_and_the_release(sample_build, hub_env):
+    text = _card(sample_build).text
     bib = citation_bib().strip()
     assert bib in text
     assert re.findall(r"^@\w+\{(\w+),", bib, flags=re.M) == ["wu2023stepbystep", "wang2022supernaturalinstructions", "stepinst2026"]

@@ -30,7 +30,7 @@ def test_build_sample_then_stats(tmp_path, capsys, hf_cache):
 def test_build_selected_configs_with_custom_sampling(tmp_path, capsys, hf_cache):
     out = tmp_path / "small"
     args = ["build", "--sample", "--out", str(out), "--configs", "definition,steps_reversed",
-            "--max-num-instances-per-task", "3", "--max-num-instances-per-eval-task", "2", "--validation-tasks", "1"]
+            "--max-num-instances-per-task", "3", "--max-num-instances-per-eval-task", "2", "--num-validation-tasks", "1"]
     assert main(args) == 0
     ds = load_dataset(str(out), "steps_reversed", cache_dir=hf_cache)
     assert (ds["train"].num_rows, ds["validation"].num_rows, ds["test"].num_rows) == (7 * 3, 3, 4 * 2)
@@ -45,7 +45,7 @@ def test_unknown_config_and_foreign_out_are_clear_errors(tmp_path, capsys):
     assert "--overwrite" in capsys.readouterr().err
     assert main(["build", "--out", str(tmp_path / "y")]) == 1
     assert "pass --natinst" in capsys.readouterr().err
-    assert main(["build", "--sample", "--out", str(tmp_path / "z"), "--repo-id", "my org/stepinst"]) == 1
+    assert main(["build", "--sample", "--out", str(tmp_path / "z"), "--repo", "my org/stepinst"]) == 1
     assert "'my org/stepinst' is not a valid repo id" in capsys.readouterr().err
     assert not (tmp_path / "z").exists()
 
@@ -99,3 +99,118 @@ def test_unreachable_archive_url_is_a_clear_error(tmp_path, capsys):
     assert main(["build", "--natinst", "http://127.0.0.1:9/none.zip", "--out", str(tmp_path / "o"),
                  "--cache-dir", str(tmp_path)]) == 1
     assert "could not download the SUP-NATINST archive from http://127.0.0.1:9/none.zip" in capsys.readouterr().err
+
+
+def _parsers(parser, prog="stepinst"):
+    """Every (sub)command parser of the CLI, depth first, with its full name."""
+    import argparse
+
+    yield prog, parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                yield from _parsers(sub, f"{prog} {name}")
+
+
+def test_every_option_has_help_and_shows_its_default():
+    import argparse
+
+    from stepinst_data.cli import make_parser
+    from stepinst_data.commands.options import HelpFormatter
+
+    checked = 0
+    for prog, parser in _parsers(make_parser()):
+        rendered = " ".join(parser.format_help().split())
+        for action in parser._actions:
+            if action.help == argparse.SUPPRESS or isinstance(action, (argparse._HelpAction, argparse._SubParsersAction)):
+                continue
+            assert action.help, f"{prog} {action.option_strings or action.dest}: no help text"
+            required = action.required or any(g.required and action in g._group_actions for g in parser._mutually_exclusive_groups)
+            if not action.option_strings or action.nargs == 0 or required:  # nothing to default
+                continue
+            shown = HelpFormatter(prog)._get_help_string(action)
+            assert "(default: " in shown, f"{prog} {action.option_strings[0]}: its help does not show the default"
+            if action.default is not None:
+                assert f"(default: {action.default})" in rendered, f"{prog} {action.option_strings[0]}"
+            checked += 1
+    assert checked > 60  # every command was walked
+
+
+def test_the_top_level_help_says_what_each_command_does(capsys):
+    with pytest.raises(SystemExit) as done:
+        main(["--help"])
+    assert done.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())
+    for command, words in {"build": "dataset folder", "validate": "every problem", "stats": "prompt lengths",
+                           "steps": "step-by-step instructions", "rate": "rating page", "push": "Hub dataset repo",
+                           "score": "official SUP-NATINST metrics", "references": "references file"}.items():
+        assert f"{command} " in text and words in text
+    assert "stepinst_data" not in text and "module" not in text  # what it does for a user, not where its code lives
+
+
+@pytest.mark.parametrize("command", [["build", "--sample"], ["steps", "generate", "--sample", "--model", "m", "--steps", "s"],
+                                     ["rate", "judge", "--sample", "--model", "m", "--ratings", "r"]])
+@pytest.mark.parametrize("value, reason", [("0", "0 is not allowed"), ("-3", "-3 is not allowed"), ("two", "'two' is not an integer")])
+def test_num_proc_must_be_a_positive_integer(command, value, reason, capsys):
+    with pytest.raises(SystemExit) as refused:
+        main([*command, "--num-proc", value])
+    assert refused.value.code == 2
+    assert f"error: argument --num-proc: {reason}; give a whole number >= 1" in capsys.readouterr().err
+
+
+def _hidden(flag: str, argv: list[str], capsys) -> bool:
+    import re
+
+    with pytest.raises(SystemExit):
+        main([*argv, "--help"])
+    return re.search(rf"(?<![-\w]){re.escape(flag)}\b", capsys.readouterr().out) is None
+
+
+DEPRECATED = "is deprecated and will be removed in the next release"
+
+
+def test_old_build_spellings_still_work_warn_and_are_hidden(tmp_path, capsys, hf_cache):
+    out = tmp_path / "old"
+    assert main(["build", "--sample", "--out", str(out), "--configs", "definition", "--repo-id", "myorg/mine",
+                 "--validation-tasks", "1", "--cache-dir", str(tmp_path / "c")]) == 0
+    err = capsys.readouterr().err
+    assert f"`--repo-id` {DEPRECATED}; use `--repo` instead" in err
+    assert f"`--validation-tasks` {DEPRECATED}; use `--num-validation-tasks` instead" in err
+    assert "myorg/mine" in (out / "README.md").read_text()  # the card names the repo given with the old flag
+    assert load_dataset(str(out), "definition", split="validation", cache_dir=hf_cache).num_rows > 0
+    assert _hidden("--repo-id", ["build"], capsys) and _hidden("--validation-tasks", ["build"], capsys)
+
+
+def test_old_steps_store_spelling_still_works_and_warns(tmp_path, capsys, monkeypatch, tmp_path_factory):
+    monkeypatch.setenv("TIKTOKEN_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "tiktoken"))
+    store = tmp_path / "steps.jsonl"
+    usage = {"prompt_tokens": 100, "completion_tokens": 50, "total_tokens": 150}
+    store.write_text("".join(json.dumps({**json.loads(line), "usage": usage}) + "\n"
+                             for line in SAMPLE_STEPS.read_text().splitlines()))
+    reports = []
+    for flag in ("--steps", "--out"):
+        assert main(["steps", "estimate", "--sample", "--model", "gpt-4o-mini", flag, str(store)]) == 0
+        captured = capsys.readouterr()
+        reports.append(json.loads(captured.out))
+        assert (f"`--out` {DEPRECATED}; use `--steps` instead" in captured.err) == (flag == "--out")
+    assert reports[0] == reports[1] and reports[1]["completion_basis"] == "mean of 12 records"
+    for command in (["steps", "estimate"], ["steps", "generate"], ["steps", "batch", "collect"]):
+        assert _hidden("--out", command, capsys)
+
+
+def test_old_ratings_store_spellings_still_work_and_warn(tmp_path, capsys):
+    sheet = tmp_path / "sheet.csv"
+    sheet.write_text("task_name,annotator,correctness,completeness,order,overall,comment\n"
+                     "task9001_stepinst_sample_integer_addition,zoe,5,4,5,4,fine\n")
+    store = tmp_path / "ratings.jsonl"
+    assert main(["rate", "import", str(sheet), "--into", str(store), "--sample"]) == 0
+    captured = capsys.readouterr()
+    assert f"`--into` {DEPRECATED}; use `--ratings` instead" in captured.err
+    assert f"imported 1 rating(s) into {store}" in captured.out
+    assert main(["rate", "report", str(store), "--json"]) == 0
+    old = capsys.readouterr()
+    assert f"the positional STORE (`stepinst rate report STORE`) {DEPRECATED}; use `--ratings` instead" in old.err
+    assert main(["rate", "report", "--ratings", str(store), "--json"]) == 0
+    new = capsys.readouterr()
+    assert new.out == old.out and DEPRECATED not in new.err
+    assert _hidden("--into", ["rate", "import"], capsys) and _hidden("STORE", ["rate", "report"], capsys)

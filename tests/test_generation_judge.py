@@ -8,7 +8,7 @@ import json
 import pytest
 
 from fake_openai import FakeOpenAI
-from stepinst_data.commands.rate_judge import add_judge_parser
+from stepinst_data.commands import rate_judge
 from stepinst_data.generation.judge import parse_judgement
 from stepinst_data.stores.ratings import DEFAULT_RUBRIC, RatingsError, read_ratings_store
 from stepinst_data.sample import SAMPLE_STEPS
@@ -24,7 +24,7 @@ def _env(tmp_path, monkeypatch, tmp_path_factory):
 
 def run_judge(*argv: str) -> int:
     parser = argparse.ArgumentParser()
-    add_judge_parser(parser.add_subparsers(dest="rate_command"))
+    rate_judge.register(parser.add_subparsers(dest="rate_command"))
     args = parser.parse_args(["judge", *argv])
     return args.func(args)
 

@@ -14,9 +14,10 @@ from pathlib import Path
 import pytest
 
 from fake_openai import FakeOpenAI
-from generation_helpers import definition_for, write_natinst, write_task
+from generation_helpers import definition_for, write_natinst, write_synthetic_task
 from stepinst_data.cli import main
-from stepinst_data.stores.steps import read_steps_store, store_lock
+from stepinst_data.stores.jsonl import store_lock
+from stepinst_data.stores.steps import read_steps_store
 
 KEY = "test-key-do-not-log"
 REPO = Path(__file__).resolve().parents[1]
@@ -31,7 +32,7 @@ def _env(tmp_path, monkeypatch, tmp_path_factory):
 
 
 def generate(server, natinst, out, *extra):
-    return main(["steps", "generate", "--natinst", str(natinst), "--model", "gpt-4o-mini", "--out", str(out),
+    return main(["steps", "generate", "--natinst", str(natinst), "--model", "gpt-4o-mini", "--steps", str(out),
                  "--base-url", server.base_url, "--no-progress", "--backoff-base", "0.05", *extra])
 
 
@@ -90,7 +91,7 @@ def test_estimate_matches_actual_usage(tmp_path, capsys):
         actual = json.loads(capsys.readouterr().out)
     assert actual["done"] == 2
     assert main(["steps", "estimate", "--natinst", str(tmp_path / "ni"), "--model", "gpt-4o-mini",
-                 "--out", str(tmp_path / "s.jsonl")]) == 0
+                 "--steps", str(tmp_path / "s.jsonl")]) == 0
     again = json.loads(capsys.readouterr().out)
     assert again["tasks_done"] == 2 and again["tasks_to_generate"] == 6
     assert again["completion_basis"] == "mean of 2 records"
@@ -108,7 +109,7 @@ def test_bad_inputs_fail_clearly(tmp_path, capsys, monkeypatch):
         assert "OPENAI_API_KEY is not set" in capsys.readouterr().err and server.requests == []
         monkeypatch.setenv("OPENAI_API_KEY", KEY)
         dead = server.base_url
-    assert main(["steps", "generate", "--natinst", str(tmp_path / "ni"), "--model", "m", "--out", str(out),
+    assert main(["steps", "generate", "--natinst", str(tmp_path / "ni"), "--model", "m", "--steps", str(out),
                  "--base-url", dead]) == 1
     assert f"cannot reach the model server at {dead}" in capsys.readouterr().err
     with FakeOpenAI() as server:
@@ -123,10 +124,10 @@ def test_bad_inputs_fail_clearly(tmp_path, capsys, monkeypatch):
         assert generate(server, tmp_path / "ni", out) == 0
         capsys.readouterr()
         # another model on the same store: refused unless --allow-mixed
-        assert main(["steps", "generate", "--natinst", str(tmp_path / "ni"), "--model", "gpt-4.1-mini", "--out",
+        assert main(["steps", "generate", "--natinst", str(tmp_path / "ni"), "--model", "gpt-4.1-mini", "--steps",
                      str(out), "--base-url", server.base_url, "--no-progress"]) == 1
         assert "--allow-mixed" in capsys.readouterr().err
-        assert main(["steps", "generate", "--natinst", str(tmp_path / "ni"), "--model", "gpt-4.1-mini", "--out",
+        assert main(["steps", "generate", "--natinst", str(tmp_path / "ni"), "--model", "gpt-4.1-mini", "--steps",
                      str(out), "--base-url", server.base_url, "--no-progress", "--allow-mixed"]) == 0
     assert {r.model for r in read_steps_store(out).values()} == {"gpt-4.1-mini"}
 
@@ -136,7 +137,7 @@ def test_stale_definitions_regenerated_only_when_asked(tmp_path, capsys, caplog)
     out = tmp_path / "steps.jsonl"
     with FakeOpenAI() as server:
         assert generate(server, tmp_path / "ni", out) == 0
-        write_task(tmp_path / "ni", 2, definition="A changed definition: reverse every word of the input.")
+        write_synthetic_task(tmp_path / "ni", 2, definition="A changed definition: reverse every word of the input.")
         n = len(server.chat_requests())
         assert generate(server, tmp_path / "ni", out) == 0
         assert len(server.chat_requests()) == n and "stale steps" in caplog.text
@@ -165,7 +166,7 @@ def test_torn_last_line_is_ignored_and_repaired(tmp_path, capsys):
 def test_batch_api_end_to_end(tmp_path, capsys):
     names = write_natinst(tmp_path / "ni", 6)
     out = tmp_path / "steps.jsonl"
-    common = ["--natinst", str(tmp_path / "ni"), "--model", "gpt-4o-mini", "--out", str(out)]
+    common = ["--natinst", str(tmp_path / "ni"), "--model", "gpt-4o-mini", "--steps", str(out)]
     with FakeOpenAI(batch_polls=3) as server:  # collect and status each poll once
         server.inject("batch_error", match=definition_for(1))
         server.inject("refusal", match=definition_for(4))
@@ -202,7 +203,7 @@ def test_forced_batch_submit_keeps_the_uncollected_batch_state(tmp_path, capsys)
     write_natinst(tmp_path / "ni", 3)
     out = tmp_path / "steps.jsonl"
     with FakeOpenAI() as server:
-        args = ["--natinst", str(tmp_path / "ni"), "--model", "gpt-4o-mini", "--out", str(out), "--base-url", server.base_url]
+        args = ["--natinst", str(tmp_path / "ni"), "--model", "gpt-4o-mini", "--steps", str(out), "--base-url", server.base_url]
         assert main(["steps", "batch", "submit", *args]) == 0
         first = json.loads(Path(str(out) + ".batch.json").read_text())["batch_id"]
         assert main(["steps", "batch", "submit", *args, "--force"]) == 0
@@ -219,7 +220,7 @@ def test_kill_mid_run_and_resume(tmp_path):
     env = {**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
     with FakeOpenAI(latency=0.15) as server:
         cmd = [sys.executable, "-m", "stepinst_data.cli", "steps", "generate", "--natinst", str(tmp_path / "ni"),
-               "--model", "gpt-4o-mini", "--out", str(out), "--base-url", server.base_url, "--no-progress",
+               "--model", "gpt-4o-mini", "--steps", str(out), "--base-url", server.base_url, "--no-progress",
                "--concurrency", "4"]
         proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.time() + 60

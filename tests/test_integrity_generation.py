@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from fake_openai import FakeOpenAI
-from generation_helpers import write_natinst, write_task
+from generation_helpers import write_natinst, write_synthetic_task
 from stepinst_data.cli import main
 from stepinst_data.generation.client import ClientConfig, make_async_client
 from stepinst_data.generation.runner import Generator, failures_path_for, run_coroutine
@@ -85,8 +85,8 @@ def test_the_stale_steps_error_names_regenerate_stale(tmp_path):
     tasks = load_tasks(str(tmp_path / "ni"))
     store = tmp_path / "steps.jsonl"
     append_records(store, [StepsRecord(t.name, ["a", "b"], "", "m", "v1", t.definition_sha256, "") for t in tasks])
-    write_task(tmp_path / "ni", 1, definition="A changed definition: reverse every word.")
-    with pytest.raises(ValueError, match=r"stale steps for 1 task\(s\).*`stepinst steps generate --regenerate-stale`"):
+    write_synthetic_task(tmp_path / "ni", 1, definition="A changed definition: reverse every word.")
+    with pytest.raises(ValueError, match=r"stale steps for 1 task\(s\).*`stepinst steps generate .*--regenerate-stale`"):
         load_build_inputs(tmp_path / "ni", store).check_steps()
 
 

@@ -22,7 +22,7 @@ def _sheet(tmp_path, name: str, *rows: str):
 
 
 def _import(sheet, store, *extra: str) -> int:
-    return main(["rate", "import", str(sheet), "--into", str(store), "--steps", str(SAMPLE_STEPS), *extra])
+    return main(["rate", "import", str(sheet), "--ratings", str(store), "--steps", str(SAMPLE_STEPS), *extra])
 
 
 def test_a_rating_is_corrected_only_when_asked_and_the_earlier_one_is_kept(tmp_path, capsys):

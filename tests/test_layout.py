@@ -19,6 +19,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "stepinst_data"
 STAGE_RANK = {
     "__init__": 0,
     "resources": 0,
+    "atomic": 0,
     "source": 1,
     "stores": 2,
     "sample": 3,

@@ -24,7 +24,6 @@ ALL = sorted(NOTEBOOKS.glob("*.ipynb"))
 @pytest.fixture
 def work(tmp_path, monkeypatch):
     monkeypatch.setenv("STEPINST_WORK", str(tmp_path / "work"))
-    monkeypatch.setenv("HF_DATASETS_CACHE", str(tmp_path / "hf"))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("MPLBACKEND", "module://matplotlib_inline.backend_inline")
     for name in ("STEPINST_DATASET", "STEPINST_NATINST", "STEPINST_MODEL", "OPENAI_BASE_URL", "OPENAI_API_KEY"):

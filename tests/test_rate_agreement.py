@@ -98,13 +98,13 @@ def test_disputed_tasks_widest_range_first():
 
 
 def test_report_on_the_sample_prints_agreement(capsys, tmp_path):
-    assert main(["rate", "report", str(SAMPLE_RATINGS), "--plot", str(tmp_path / "r.png")]) == 0
+    assert main(["rate", "report", "--ratings", str(SAMPLE_RATINGS), "--plot", str(tmp_path / "r.png")]) == 0
     out = capsys.readouterr().out
     assert "3 human annotator(s)" in out and "Krippendorff's alpha (ordinal)" in out
     row = next(line for line in out.splitlines() if line.startswith("overall"))
     assert row.split()[-2:] == ["0.550", "0.556"]  # alpha, mean pairwise quadratic kappa
     assert (tmp_path / "r.png").read_bytes()[:4] == b"\x89PNG"
-    assert main(["rate", "report", str(SAMPLE_RATINGS), "--json"]) == 0
+    assert main(["rate", "report", "--ratings", str(SAMPLE_RATINGS), "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["tasks"] == 12 and data["records"] == 36
     assert len(data["per_task"]) == 12 and data["disputed"][0]["n"] == 3

@@ -46,3 +46,35 @@ def test_llm_judge_ratings_never_count_as_human_ratings():
     text = ratings_section(Inputs())
     assert "2 ratings of 1 tasks by 2 annotators" in text
     assert "also holds 1 ratings by LLM judges (`llm:gpt-4o`)" in text
+
+
+def test_a_person_can_rate_while_an_llm_judge_runs_on_the_same_store(tmp_path, monkeypatch, tmp_path_factory):
+    """One writer per store kind: the judge appends through the ratings store's writer, holding the
+    lock for one append at a time, so the rating page and `rate import` are never locked out."""
+    import threading
+    import time
+
+    from fake_openai import FakeOpenAI
+    from stepinst_data.cli import main
+    from stepinst_data.stores.ratings import append_ratings, read_ratings_store
+
+    monkeypatch.setenv("OPENAI_API_KEY", "test-key")
+    monkeypatch.setenv("TIKTOKEN_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "tiktoken"))
+    store = tmp_path / "ratings.jsonl"
+    scores = {"correctness": 2, "completeness": 3, "order": 3, "overall": 2}
+    with FakeOpenAI(latency=0.2) as server:
+        argv = ["rate", "judge", "--sample", "--model", "m", "--ratings", str(store), "--base-url", server.base_url,
+                "--concurrency", "1"]
+        judge = threading.Thread(target=lambda: exit_codes.append(main(argv)))
+        exit_codes: list[int] = []
+        judge.start()
+        deadline = time.monotonic() + 120
+        while not (store.is_file() and store.read_text().count("llm:m") >= 1) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert judge.is_alive(), "the judge finished before the person rated: nothing was tested"
+        append_ratings(store, [{"task_name": "task9001_stepinst_sample_integer_addition", "annotator": "alice", **scores}])
+        judge.join()
+    assert exit_codes == [0]
+    records = read_ratings_store(store).records
+    assert [r["task_name"] for r in records if r["annotator"] == "alice"] == ["task9001_stepinst_sample_integer_addition"]
+    assert len([r for r in records if r["annotator"] == "llm:m"]) == 12

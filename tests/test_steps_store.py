@@ -8,10 +8,10 @@ import pytest
 
 from stepinst_data.source.natinst import Sampling, read_task
 from stepinst_data.sample import SAMPLE_NATINST, SAMPLE_STEPS
+from stepinst_data.stores.jsonl import StoreBusyError, store_lock
 from stepinst_data.stores.steps import (
     StepsRecord,
     StepsStoreError,
-    acquire_store_lock,
     append_records,
     check_steps_for_tasks,
     read_steps_store,
@@ -90,10 +90,7 @@ def test_missing_and_stale_steps_are_reported():
 
 def test_a_second_writer_is_refused(tmp_path):
     store = tmp_path / "steps.jsonl"
-    lock = acquire_store_lock(store)
-    try:
-        with pytest.raises(StepsStoreError, match="locked by another running process"):
-            acquire_store_lock(store)
-    finally:
-        lock.release()
-    acquire_store_lock(store).release()
+    with store_lock(store):
+        with pytest.raises(StoreBusyError, match="locked by another running process"):
+            store_lock(store).acquire()
+    store_lock(store).acquire().release()

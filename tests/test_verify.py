@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from fake_hub import FakeHub
-from release_helpers import build_sample, built_sample, fresh_copy, hub_env, subprocess_env  # noqa: F401
+from release_helpers import build_sample, fresh_copy, subprocess_env
 from stepinst_data import __version__
 from stepinst_data.cli import main
 from stepinst_data.dataset.stats import MANIFEST
@@ -59,8 +59,8 @@ def _data_files(folder: Path) -> dict[str, bytes]:
 # --- the manifest and the card --------------------------------------------------------------------
 
 
-def test_manifest_records_every_input_parameter_and_version(built_sample):
-    manifest = _manifest(built_sample)
+def test_manifest_records_every_input_parameter_and_version(sample_build):
+    manifest = _manifest(sample_build)
     natinst, steps, ratings = (manifest["inputs"][k] for k in ("natinst", "steps", "ratings"))
     assert natinst["source"] == "folder" and natinst["num_files"] == len(natinst["files"]) == 14  # 12 tasks + 2 split lists
     assert "splits/default/train_tasks.txt" in natinst["files"] and f"tasks/{TASK}.json" in natinst["files"]
@@ -72,9 +72,9 @@ def test_manifest_records_every_input_parameter_and_version(built_sample):
     assert set(manifest["versions"]) == {"stepinst", "datasets", "pyarrow"}
     for entry in manifest["configs"].values():
         for split, path in entry["files"].items():
-            assert digest_module.sha256_file(built_sample / path) == entry["sha256"][split]
-    assert str(SAMPLE_NATINST.parent) not in (built_sample / MANIFEST).read_text()  # no local path is published
-    card = (built_sample / "README.md").read_text(encoding="utf-8")
+            assert digest_module.sha256_file(sample_build / path) == entry["sha256"][split]
+    assert str(SAMPLE_NATINST.parent) not in (sample_build / MANIFEST).read_text()  # no local path is published
+    card = (sample_build / "README.md").read_text(encoding="utf-8")
     assert "## Provenance" in card and f"sha256 `{steps['sha256'][:16]}…`" in card
     assert f"12 task files and 2 split lists, digest `{natinst['digest'][:16]}…`" in card
 
@@ -94,17 +94,17 @@ def test_a_rebuild_hashes_no_unchanged_source_file_again(tmp_path, monkeypatch):
 # --- verify a folder ------------------------------------------------------------------------------
 
 
-def test_build_then_verify_passes(built_sample, capsys):
-    code, lines, _ = _verify(built_sample, capsys)
+def test_build_then_verify_passes(sample_build, capsys):
+    code, lines, _ = _verify(sample_build, capsys)
     assert code == 0
-    assert lines == [f"verified {built_sample}: the inputs match its manifest and the rebuild reproduces its 18 data files byte for byte"]
+    assert lines == [f"verified {sample_build}: the inputs match its manifest and the rebuild reproduces its 18 data files byte for byte"]
 
 
-def test_a_changed_steps_record_is_named_and_nothing_else(built_sample, tmp_path, capsys):
+def test_a_changed_steps_record_is_named_and_nothing_else(sample_build, tmp_path, capsys):
     def edit(records):
         next(r for r in records if r["task_name"] == TASK)["steps"][0] += " (edited)"
 
-    code, lines, err = _verify(built_sample, capsys, steps=_steps_copy(tmp_path, edit))
+    code, lines, err = _verify(sample_build, capsys, steps=_steps_copy(tmp_path, edit))
     assert code == 1
     assert len(lines) == 2, lines
     assert lines[0].startswith(f"steps store {tmp_path / 'steps.jsonl'}: sha256 ") and lines[0].endswith("1 record(s) the build used differ")
@@ -112,36 +112,36 @@ def test_a_changed_steps_record_is_named_and_nothing_else(built_sample, tmp_path
     assert "rebuild skipped: the inputs differ" in err
 
 
-def test_steps_appended_for_tasks_outside_the_build_still_verify(built_sample, tmp_path, capsys):
+def test_steps_appended_for_tasks_outside_the_build_still_verify(sample_build, tmp_path, capsys):
     def edit(records):
         return [dict(records[0], task_name="task9999_not_in_this_build")]
 
-    code, lines, err = _verify(built_sample, capsys, steps=_steps_copy(tmp_path, edit))
+    code, lines, err = _verify(sample_build, capsys, steps=_steps_copy(tmp_path, edit))
     assert code == 0, lines
     assert "but the records of the build's 12 tasks are unchanged" in err
 
 
-def test_a_changed_task_file_is_named(built_sample, sample_copy, capsys):
+def test_a_changed_task_file_is_named(sample_build, sample_copy, capsys):
     path = sample_copy / "tasks" / f"{TASK}.json"
     path.write_text(path.read_text(encoding="utf-8").replace('"Definition"', '"Definition" ', 1), encoding="utf-8")
-    code, lines, _ = _verify(built_sample, capsys, natinst=sample_copy)
+    code, lines, _ = _verify(sample_build, capsys, natinst=sample_copy)
     assert code == 1
     assert len(lines) == 2, lines
     assert "over 14 files now" in lines[0]
     assert lines[1].startswith(f"SUP-NATINST --natinst {sample_copy}: file tasks/{TASK}.json differs: sha256 ")
 
 
-def test_a_missing_task_file_and_a_missing_store_are_named(built_sample, sample_copy, capsys):
+def test_a_missing_task_file_and_a_missing_store_are_named(sample_build, sample_copy, capsys):
     (sample_copy / "tasks" / f"{TASK}.json").unlink()
-    code, lines, _ = _verify(built_sample, capsys, natinst=sample_copy, ratings=None)
+    code, lines, _ = _verify(sample_build, capsys, natinst=sample_copy, ratings=None)
     assert code == 1
     assert f"SUP-NATINST --natinst {sample_copy}: file tasks/{TASK}.json was read by the build" in lines[1]
     assert lines[1].endswith("and is missing now")
     assert lines[2].startswith("ratings store: the build used ratings.jsonl (sha256 ") and lines[2].endswith("pass it with --ratings")
 
 
-def test_a_changed_parquet_byte_is_named(built_sample, tmp_path, capsys):
-    folder = fresh_copy(built_sample, tmp_path)
+def test_a_changed_parquet_byte_is_named(sample_build, tmp_path, capsys):
+    folder = fresh_copy(sample_build, tmp_path)
     path = next((folder / "data" / "steps_reversed").glob("test-*.parquet"))
     data = bytearray(path.read_bytes())
     data[data.find(b"Definition: ", 1000) + 12] ^= 1  # one bit of one prompt
@@ -154,8 +154,8 @@ def test_a_changed_parquet_byte_is_named(built_sample, tmp_path, capsys):
     assert f"its name says {path.stem.rpartition('-')[2]}…" in lines[0]
 
 
-def test_a_changed_parameter_is_named(built_sample, tmp_path, capsys):
-    folder = fresh_copy(built_sample, tmp_path)
+def test_a_changed_parameter_is_named(sample_build, tmp_path, capsys):
+    folder = fresh_copy(sample_build, tmp_path)
     _edit_manifest(folder, lambda m: next(c for c in m["parameters"]["configs"] if c["name"] == "steps_shuffled").update(seed=7))
     code, lines, _ = _verify(folder, capsys)
     assert code == 1
@@ -177,8 +177,8 @@ def test_a_folder_without_manifest_was_not_built_by_stepinst(tmp_path, capsys):
     (lambda m: m.update(stepinst_version="99.0.0"), f"was written by stepinst 99.0.0, newer than this stepinst {__version__}; upgrade stepinst"),
     (lambda m: [m.pop("inputs"), m.pop("parameters")], f"before manifests recorded the inputs and parameters of a build; rebuild it with stepinst {__version__}"),
 ])
-def test_a_manifest_this_stepinst_cannot_verify_names_both_versions(built_sample, tmp_path, capsys, edit, message):
-    folder = fresh_copy(built_sample, tmp_path)
+def test_a_manifest_this_stepinst_cannot_verify_names_both_versions(sample_build, tmp_path, capsys, edit, message):
+    folder = fresh_copy(sample_build, tmp_path)
     _edit_manifest(folder, edit)
     code, lines, err = _verify(folder, capsys)
     assert code == 1 and lines == []
@@ -203,36 +203,36 @@ def test_an_archive_url_build_verifies_from_the_url_or_the_extracted_folder(arch
 
 
 @pytest.fixture
-def pushed(built_sample, hub_env, monkeypatch):
+def pushed(sample_build, hub_env, monkeypatch):
     import huggingface_hub.constants as constants
 
     monkeypatch.setattr(constants, "HF_HUB_CACHE", str(hub_env / "hf_home" / "hub"))  # read at import, not from HF_HOME
     with FakeHub(tokens={TOKEN}) as hub:
-        push_folder(built_sample, REPO, token=TOKEN, endpoint=hub.url)
+        push_folder(sample_build, REPO, token=TOKEN, endpoint=hub.url)
         hub.downloads.clear()
         yield hub
 
 
-def test_verify_a_hub_repo_downloads_only_the_manifest_and_data_files(built_sample, pushed):
+def test_verify_a_hub_repo_downloads_only_the_manifest_and_data_files(sample_build, pushed):
     report = verify_release(REPO, str(SAMPLE_NATINST), str(SAMPLE_STEPS), str(SAMPLE_RATINGS), endpoint=pushed.url, token=TOKEN)
     assert report.ok, report.problems
     assert report.files_compared == 18
-    listed = {p for entry in _manifest(built_sample)["configs"].values() for p in entry["files"].values()}
+    listed = {p for entry in _manifest(sample_build)["configs"].values() for p in entry["files"].values()}
     assert {path for _, path in pushed.downloads} == {MANIFEST} | listed  # never README.md or .gitattributes
     # Two configurations share a test file's bytes: the client fetches that blob once.
     assert {path for method, path in pushed.downloads if method == "GET"} <= {MANIFEST} | listed
 
 
-def test_build_like_a_hub_repo_reads_only_its_manifest(built_sample, pushed, tmp_path):
+def test_build_like_a_hub_repo_reads_only_its_manifest(sample_build, pushed, tmp_path):
     out = tmp_path / "like"
     build_like(REPO, str(SAMPLE_NATINST), str(SAMPLE_STEPS), str(SAMPLE_RATINGS), out, endpoint=pushed.url, token=TOKEN)
-    assert _data_files(out) == _data_files(built_sample)
+    assert _data_files(out) == _data_files(sample_build)
     assert {path for _, path in pushed.downloads} == {MANIFEST}
 
 
-def test_verify_cli_on_a_hub_repo_names_a_data_file_the_build_did_not_write(built_sample, pushed, tmp_path):
+def test_verify_cli_on_a_hub_repo_names_a_data_file_the_build_did_not_write(sample_build, pushed, tmp_path):
     extra = tmp_path / "extra"
-    shutil.copytree(built_sample, extra)
+    shutil.copytree(sample_build, extra)
     stray = next((extra / "data" / "definition").glob("train-*.parquet"))
     shutil.copy(stray, stray.with_name("train-0000000000000000.parquet"))
     from huggingface_hub import HfApi

@@ -20,6 +20,7 @@ from . import hub_metadata
 from .sections import excluded_tasks_section, generation_section, license_section, provenance_section, ratings_section, stats_section
 from ..dataset.inputs import BuildInputs
 from ..dataset.stats import MANIFEST
+from ..source.natinst import Sampling
 
 if TYPE_CHECKING:
     from ..dataset.export import ConfigFiles
@@ -70,7 +71,7 @@ def render_card(
         configs=yaml_configs,
         dataset_info=yaml_infos,
     )
-    first = written[0].config if written else None
+    sampling = written[0].config.sampling if written else Sampling()  # the defaults have one home: Sampling
     card = DatasetCard.from_template(
         card_data,
         template_path=str(card_template()),
@@ -80,9 +81,9 @@ def render_card(
         config_rows=[
             {"name": w.config.name, "description": w.config.description, "rows": w.num_examples} for w in written
         ],
-        max_eval=first.max_num_instances_per_eval_task if first else 100,
-        max_train=first.max_num_instances_per_task if first else 100,
-        seed=first.seed if first else 42,
+        max_eval=sampling.max_num_instances_per_eval_task,
+        max_train=sampling.max_num_instances_per_task,
+        seed=sampling.seed,
         rubric_fields=", ".join(f"`{c}`" for c in ["task_name", "annotator", *(inputs.ratings.rubric.criterion_names if inputs.ratings else []), "comment"]),
         stats_text=stats_section(stats, inputs),
         steps_text=generation_section(inputs),

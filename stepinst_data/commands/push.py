@@ -4,21 +4,24 @@ from __future__ import annotations
 
 import argparse
 
+from . import options
+
 
 def register(subparsers) -> None:
-    push = subparsers.add_parser(
+    push = options.add_command(
+        subparsers,
         "push",
-        help="validate a built folder and upload it to a Hub dataset repo",
+        "check a built folder and upload it to a Hugging Face Hub dataset repo in one commit",
         description="Validate FOLDER (built by `stepinst build`) and upload it to the dataset repo --repo "
         "in one commit. Rerun the same command to finish an interrupted upload. The token comes from "
         "HF_TOKEN or `hf auth login`.",
     )
     push.add_argument("folder", help="a folder built by `stepinst build`")
-    push.add_argument("--repo", required=True, help="dataset repo id, ORG/NAME")
+    options.add_repo(push, "the repo to upload to (created when missing)", required=True)
     push.add_argument("--private", action="store_true", help="create the repo private")
-    push.add_argument("--revision", help="branch to commit to (created when missing; default: main)")
+    push.add_argument("--revision", help="branch to commit to, created when missing (default: main)")
     push.add_argument("--dry-run", action="store_true", help="validate and list what would be uploaded; send nothing")
-    push.add_argument("--message", help="commit message")
+    push.add_argument("--message", help="commit message (default: \"Upload stepinst dataset (N files)\")")
     push.set_defaults(func=run_push)
 
 

@@ -3,7 +3,8 @@
     OPENAI_API_KEY=... stepinst rate judge --natinst PATH --steps steps.jsonl --model gpt-4o-mini \
         --ratings judge.jsonl [--base-url URL]
 
-The ``rate`` command group (stepinst_data/commands/rate.py) calls :func:`add_judge_parser`.
+Registered under ``stepinst rate`` (commands/rate.py). Its ratings are recorded as annotator
+``llm:<model>`` and never count as human ratings.
 """
 
 from __future__ import annotations
@@ -13,66 +14,48 @@ import json
 import logging
 from pathlib import Path
 
-from .steps import add_client_args, add_source_args
+from . import options
 
 logger = logging.getLogger(__name__)
 
 
-def add_judge_parser(rate_subparsers) -> argparse.ArgumentParser:
-    judge = rate_subparsers.add_parser("judge", help="rate steps with an LLM judge (annotator llm:<model>)")
-    add_source_args(judge)
-    add_client_args(judge)
-    judge.add_argument("--steps", help="steps store to rate (default with --sample: the sample's)")
-    judge.add_argument("--ratings", required=True, help="ratings store (JSONL) written and resumed")
-    judge.add_argument("--concurrency", type=int, default=16)
-    judge.add_argument("--rpm", type=float, help="client-side limit: requests per minute")
-    judge.add_argument("--tpm", type=float, help="client-side limit: tokens per minute")
-    judge.add_argument("--max-attempts", type=int, default=4)
+def register(rate_subparsers) -> argparse.ArgumentParser:
+    judge = options.add_command(rate_subparsers, "judge", "rate the steps with an LLM judge (annotator llm:<model>)")
+    options.add_task_selection(judge)
+    options.add_model(judge)
+    options.add_client(judge)
+    options.add_steps_store(judge, "the steps to rate (read; with --sample: the sample's)")
+    options.add_ratings_store(judge, "the judge's ratings, appended to and resumed from", required=True)
+    options.add_pacing(judge, concurrency=16)
     judge.set_defaults(func=run_judge)
     return judge
 
 
 def run_judge(args: argparse.Namespace) -> int:
-    from ..generation.judge import Judge, annotator_for, open_ratings
     from ..generation.client import make_async_client
+    from ..generation.judge import Judge, annotator_for, open_ratings
     from ..generation.limiter import RateLimiter
     from ..generation.runner import run_coroutine
     from ..stores.ratings import DEFAULT_RUBRIC
-    from ..sample import SAMPLE_STEPS
-    from ..stores.steps import acquire_store_lock, read_steps_store
-    from .steps import UNKNOWN_COST, client_config, load_selected_tasks, tokenizer_and_price
+    from ..stores.steps import match_steps, read_steps_store
 
-    steps_path = args.steps or (str(SAMPLE_STEPS) if args.sample else None)
-    if not steps_path:
+    options.resolve_corpus(args, ("steps",))
+    if not args.steps:
         raise ValueError("pass --steps steps.jsonl (the steps store to rate)")
-    tasks = load_selected_tasks(args)
-    encoding, _, price = tokenizer_and_price(args)
-    config, ratings = client_config(args), Path(args.ratings)
-    records = read_steps_store(steps_path)
+    tasks = options.load_selected_tasks(args)
+    encoding, _, price = options.tokenizer_and_price(args)
+    config, ratings, annotator = options.client_config(args), Path(args.ratings), annotator_for(args.model)
     client = make_async_client(config)
-    ratings.parent.mkdir(parents=True, exist_ok=True)
-    lock = acquire_store_lock(ratings)
-    try:
-        rated = open_ratings(ratings, DEFAULT_RUBRIC, annotator_for(args.model))
-        items, stale = [], []
-        for task in tasks:
-            record = records.get(task.name)
-            if record is None or task.name in rated:
-                continue
-            if record.definition_sha256 != task.definition_sha256:
-                stale.append(task.name)
-                continue
-            items.append((task, record))
-        if stale:
-            logger.warning("not rating %d task(s) with stale steps: %s", len(stale), ", ".join(stale[:10]))
-        logger.info("%d task(s) to rate, %d already rated by %s", len(items), len(rated), annotator_for(args.model))
-        judge = Judge(config, ratings, encoding, price, args.concurrency, RateLimiter(args.rpm, args.tpm), args.max_attempts)
-        stats = run_coroutine(_run(judge, client, items))
-    finally:
-        lock.release()
-    print(json.dumps({**stats.to_dict(), "cost": stats.cost if price else UNKNOWN_COST,
-                      "already_rated": len(rated), "stale": len(stale),
-                      "annotator": annotator_for(args.model)}, indent=2))
+    rated = open_ratings(ratings, DEFAULT_RUBRIC, annotator)
+    match = match_steps(read_steps_store(args.steps), [t for t in tasks if t.name not in rated])
+    if match.stale:
+        logger.warning("not rating %d task(s) with stale steps: %s", len(match.stale), ", ".join(match.stale[:10]))
+    logger.info("%d task(s) to rate, %d already rated by %s", len(match.fresh), len(rated), annotator)
+    judge = Judge(config, ratings, encoding, price, args.concurrency, RateLimiter(args.rpm, args.tpm), args.max_attempts)
+    stats = run_coroutine(_run(judge, client, match.fresh))
+    print(json.dumps({**stats.to_dict(), "cost": stats.cost if price else options.UNKNOWN_COST,
+                      "already_rated": len(rated), "stale": len(match.stale),
+                      "annotator": annotator}, indent=2))
     return 0 if stats.failed == 0 else 2
 
 

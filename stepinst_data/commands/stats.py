@@ -5,9 +5,11 @@ from __future__ import annotations
 import argparse
 import json
 
+from . import options
+
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser("stats", help="statistics of a built folder")
+    parser = options.add_command(subparsers, "stats", "show tasks, rows, steps per task and prompt lengths of a built folder")
     parser.add_argument("folder", help="a folder built by `stepinst build`")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     parser.set_defaults(func=run)

@@ -1,8 +1,8 @@
 """``stepinst steps estimate|generate|batch``: step generation with any OpenAI-compatible server.
 
     stepinst steps estimate --natinst PATH --model gpt-4o-mini
-    OPENAI_API_KEY=... stepinst steps generate --natinst PATH --model gpt-4o-mini --out steps.jsonl
-    stepinst steps batch submit|status|collect --natinst PATH --model gpt-4o-mini --out steps.jsonl
+    OPENAI_API_KEY=... stepinst steps generate --natinst PATH --model gpt-4o-mini --steps steps.jsonl
+    stepinst steps batch submit|status|collect --natinst PATH --model gpt-4o-mini --steps steps.jsonl
 """
 
 from __future__ import annotations
@@ -13,111 +13,63 @@ import logging
 import sys
 from pathlib import Path
 
+from . import options
+from .options import UNKNOWN_COST, client_config, load_selected_tasks, tokenizer_and_price
+
 logger = logging.getLogger(__name__)
 
-UNKNOWN_COST = "unknown (no price for this model: pass --price-input and --price-output)"
-
-
-def add_source_args(parser: argparse.ArgumentParser) -> None:
-    """--natinst/--sample/--tasks/--model and the tokenizer/price options (shared with the judge)."""
-    parser.add_argument("--natinst", help="SUP-NATINST checkout folder or archive URL")
-    parser.add_argument("--sample", action="store_true", help="use the embedded sample's tasks")
-    parser.add_argument("--tasks", default="all", help="all | train | test | FILE with one task name per line")
-    parser.add_argument("--allow-missing-tasks", action="store_true", help="skip listed tasks that have no file")
-    parser.add_argument("--cache-dir", help="cache for the parsed task table and tiktoken files")
-    parser.add_argument("--model", required=True, help="model name sent to the server, e.g. gpt-4o-mini")
-    parser.add_argument("--with-examples", action="store_true", help="show 2 positive examples in the prompt")
-    parser.add_argument("--encoding", help="tiktoken encoding for counting (default: the model's)")
-    parser.add_argument("--price-input", type=float, help="USD per 1M input tokens (overrides the table)")
-    parser.add_argument("--price-output", type=float, help="USD per 1M output tokens (overrides the table)")
-    parser.add_argument("--prices", help="JSON/YAML file {model: {input: USD, output: USD}} per 1M tokens")
-
-
-def add_client_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--base-url", help="OpenAI-compatible /v1 URL (default: $OPENAI_BASE_URL or OpenAI)")
-    parser.add_argument("--timeout", type=float, default=60.0, help="seconds per request before a retry")
-    parser.add_argument("--max-retries", type=int, default=6, help="retries of one request on 429/5xx/timeouts")
-    parser.add_argument("--backoff-base", type=float, default=1.0, help="first retry delay in seconds (doubles)")
-    parser.add_argument("--temperature", type=float, default=0.0)
-    parser.add_argument("--max-tokens", type=int, default=800, help="completion token limit per request")
 
 
 def register(subparsers) -> None:
-    steps = subparsers.add_parser("steps", help="generate step-by-step instructions with an OpenAI-compatible model")
+    steps = options.add_command(
+        subparsers, "steps", "generate step-by-step instructions for each task with an OpenAI-compatible model",
+        examples=(
+        "stepinst steps estimate --natinst PATH --model gpt-4o-mini --steps steps.jsonl",
+        "OPENAI_API_KEY=... stepinst steps generate --natinst PATH --model gpt-4o-mini --steps steps.jsonl",
+        "stepinst steps batch submit|status|collect --natinst PATH --model gpt-4o-mini --steps steps.jsonl",
+    ),
+    )
     sub = steps.add_subparsers(dest="steps_command", required=True)
 
-    estimate = sub.add_parser("estimate", help="tasks, tokens and price of a run; sends nothing")
-    add_source_args(estimate)
-    estimate.add_argument("--out", help="steps store: count only the tasks it does not hold yet")
+    estimate = options.add_command(sub, "estimate", "count the tasks, tokens and price of a generation run; sends nothing")
+    _add_generation_args(estimate)
+    options.add_steps_store(estimate, "count only the tasks it does not hold yet", old="--out")
     estimate.add_argument("--completion-tokens", type=int, help="expected completion tokens per task "
-                          "(default: the mean of the --out store, else 200)")
+                          "(default: the mean of the --steps store's records, else 200)")
     estimate.set_defaults(func=run_estimate)
 
-    generate = sub.add_parser("generate", help="generate steps into a resumable store")
-    add_source_args(generate)
-    add_client_args(generate)
+    generate = options.add_command(sub, "generate", "generate steps into a resumable steps store (rerun to resume)")
+    _add_generation_args(generate)
+    options.add_client(generate)
     _add_store_args(generate)
-    generate.add_argument("--concurrency", type=int, default=32, help="requests in flight at once")
-    generate.add_argument("--rpm", type=float, help="client-side limit: requests per minute")
-    generate.add_argument("--tpm", type=float, help="client-side limit: tokens per minute")
-    generate.add_argument("--max-attempts", type=int, default=4, help="answers per task before it goes to failures")
+    options.add_pacing(generate, concurrency=32)
     generate.add_argument("--no-progress", action="store_true", help="no progress bar")
     generate.set_defaults(func=run_generate)
 
-    batch = sub.add_parser("batch", help="the Batch API path (half price)")
+    batch = options.add_command(sub, "batch", "the Batch API path: half the price, results within 24 h")
     batch_sub = batch.add_subparsers(dest="batch_command", required=True)
-    for name, func, text in (("submit", run_batch_submit, "upload requests and create a batch"),
-                             ("status", run_batch_status, "show the batch's status"),
-                             ("collect", run_batch_collect, "parse a finished batch into the store")):
-        cmd = batch_sub.add_parser(name, help=text)
-        add_source_args(cmd)
-        add_client_args(cmd)
+    for name, func, text in (("submit", run_batch_submit, "upload the requests and create a batch"),
+                             ("status", run_batch_status, "show the submitted batch's status"),
+                             ("collect", run_batch_collect, "parse a finished batch into the steps store")):
+        cmd = options.add_command(batch_sub, name, text)
+        _add_generation_args(cmd)
+        options.add_client(cmd)
         _add_store_args(cmd)
         cmd.set_defaults(func=func)
         if name == "submit":
             cmd.add_argument("--force", action="store_true", help="submit even if the last batch is not collected")
 
 
+def _add_generation_args(parser: argparse.ArgumentParser) -> None:
+    options.add_task_selection(parser)
+    options.add_model(parser)
+
+
 def _add_store_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--out", required=True, help="steps store (JSONL), appended to and resumed from")
-    parser.add_argument("--failures", help="failures file (default: <out>.failures.jsonl)")
+    options.add_steps_store(parser, "appended to and resumed from (created when missing)", required=True, old="--out")
+    parser.add_argument("--failures", help="failures file (default: <steps store>.failures.jsonl)")
     parser.add_argument("--allow-mixed", action="store_true", help="append to a store made with another model/prompt")
     parser.add_argument("--regenerate-stale", action="store_true", help="regenerate steps whose definition changed")
-
-
-def load_selected_tasks(args: argparse.Namespace) -> list:
-    from ..source.selection import load_tasks
-    from ..sample import SAMPLE_NATINST
-
-    if args.sample:
-        args.natinst = args.natinst or str(SAMPLE_NATINST)
-    if not args.natinst:
-        raise ValueError("pass --natinst PATH_OR_URL (or --sample for the embedded sample)")
-    if args.cache_dir:
-        import os
-
-        os.environ.setdefault("TIKTOKEN_CACHE_DIR", str(Path(args.cache_dir) / "tiktoken"))
-    return load_tasks(args.natinst, args.tasks, args.allow_missing_tasks, Path(args.cache_dir) if args.cache_dir else None)
-
-
-def tokenizer_and_price(args: argparse.Namespace):
-    from ..generation.tokens import encoding_name_for, get_encoding, resolve_price
-
-    name, note = encoding_name_for(args.model, args.encoding)
-    if note:
-        logger.warning(note)
-    price = resolve_price(args.model, args.price_input, args.price_output, args.prices)
-    if price is None:
-        logger.warning("no price for model %s: costs show as %r; pass --price-input and --price-output "
-                       "(USD per 1M tokens) or --prices FILE", args.model, UNKNOWN_COST)
-    return get_encoding(name), name, price
-
-
-def client_config(args: argparse.Namespace):
-    from ..generation.client import ClientConfig
-
-    return ClientConfig(args.model, args.base_url, args.timeout, args.max_retries, args.backoff_base,
-                        temperature=args.temperature, max_tokens=args.max_tokens)
 
 
 def _version(args: argparse.Namespace) -> str:
@@ -134,7 +86,7 @@ def run_estimate(args: argparse.Namespace) -> int:
 
     tasks = load_selected_tasks(args)
     encoding, enc_name, price = tokenizer_and_price(args)
-    records = scan_steps_store(args.out)[0] if args.out and Path(args.out).exists() else {}
+    records = scan_steps_store(args.steps)[0] if args.steps and Path(args.steps).exists() else {}
     plan = plan_run(tasks, records, args.model, _version(args), regenerate_stale=True)
     prompt = sum(count_message_tokens(build_messages(t, args.with_examples), encoding) for t in plan.todo)
     completion_each, basis = args.completion_tokens, "--completion-tokens"
@@ -160,16 +112,14 @@ def run_generate(args: argparse.Namespace) -> int:
     from ..generation.client import make_async_client
     from ..generation.limiter import RateLimiter
     from ..generation.runner import Generator, failures_path_for, load_store_for_run, plan_run, run_coroutine
-    from ..stores.steps import acquire_store_lock
+    from ..stores.jsonl import store_lock
 
     tasks = load_selected_tasks(args)
     encoding, enc_name, price = tokenizer_and_price(args)
-    config, version, store = client_config(args), _version(args), Path(args.out)
+    config, version, store = client_config(args), _version(args), Path(args.steps)
     failures = Path(args.failures) if args.failures else failures_path_for(store)
     client = make_async_client(config)  # no key / unreachable URL: fail before touching the store
-    store.parent.mkdir(parents=True, exist_ok=True)
-    lock = acquire_store_lock(store)
-    try:
+    with store_lock(store):  # the whole run: a second run on this store is refused, not interleaved
         records = load_store_for_run(store, args.model, version, args.allow_mixed)
         plan = plan_run(tasks, records, args.model, version, args.regenerate_stale)
         _report_plan(plan, args.regenerate_stale)
@@ -179,8 +129,6 @@ def run_generate(args: argparse.Namespace) -> int:
             progress=not args.no_progress,
         )
         stats = run_coroutine(_generate(generator, client, plan.todo))
-    finally:
-        lock.release()
     _print_report(stats, len(plan.done), enc_name, failures, price)
     return 0 if stats.failed == 0 else 2
 
@@ -212,15 +160,17 @@ def run_batch_submit(args: argparse.Namespace) -> int:
     from ..generation.batch import submit
     from ..generation.client import make_sync_client
     from ..generation.runner import load_store_for_run, plan_run
+    from ..stores.jsonl import store_lock
 
     tasks = load_selected_tasks(args)
     encoding, _, price = tokenizer_and_price(args)
-    config, version, store = client_config(args), _version(args), Path(args.out)
+    config, version, store = client_config(args), _version(args), Path(args.steps)
     client = make_sync_client(config)
-    records = load_store_for_run(store, args.model, version, args.allow_mixed)
-    plan = plan_run(tasks, records, args.model, version, args.regenerate_stale)
-    _report_plan(plan, args.regenerate_stale)
-    state = submit(client, plan.todo, store, config, version, args.with_examples, encoding, args.force)
+    with store_lock(store):  # one submit at a time: a second batch of the same tasks would be paid twice
+        records = load_store_for_run(store, args.model, version, args.allow_mixed)
+        plan = plan_run(tasks, records, args.model, version, args.regenerate_stale)
+        _report_plan(plan, args.regenerate_stale)
+        state = submit(client, plan.todo, store, config, version, args.with_examples, encoding, args.force)
     estimate = price.cost(state["estimated_prompt_tokens"], 0, batch=True) if price else UNKNOWN_COST
     print(json.dumps({"batch_id": state["batch_id"], "requests": len(state["tasks"]),
                       "estimated_prompt_tokens": state["estimated_prompt_tokens"],
@@ -232,7 +182,7 @@ def run_batch_status(args: argparse.Namespace) -> int:
     from ..generation.batch import status
     from ..generation.client import make_sync_client
 
-    batch = status(make_sync_client(client_config(args)), Path(args.out))
+    batch = status(make_sync_client(client_config(args)), Path(args.steps))
     counts = batch.request_counts.model_dump() if batch.request_counts else None
     print(json.dumps({"batch_id": batch.id, "status": batch.status, "request_counts": counts}, indent=2))
     return 0
@@ -242,17 +192,14 @@ def run_batch_collect(args: argparse.Namespace) -> int:
     from ..generation.batch import collect
     from ..generation.client import make_sync_client
     from ..generation.runner import failures_path_for
-    from ..stores.steps import acquire_store_lock
+    from ..stores.jsonl import store_lock
 
     tasks = load_selected_tasks(args)
     _, enc_name, price = tokenizer_and_price(args)
-    store = Path(args.out)
+    store = Path(args.steps)
     failures = Path(args.failures) if args.failures else failures_path_for(store)
     client = make_sync_client(client_config(args))
-    lock = acquire_store_lock(store)
-    try:
+    with store_lock(store):
         stats = collect(client, store, {t.name: t.definition for t in tasks}, price, failures)
-    finally:
-        lock.release()
     _print_report(stats, 0, enc_name, failures, price)
     return 0 if stats.failed == 0 else 2

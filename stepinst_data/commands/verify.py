@@ -5,29 +5,34 @@ from __future__ import annotations
 import argparse
 import sys
 
+from . import options
+
 
 def register(subparsers) -> None:
-    verify = subparsers.add_parser(
-        "verify",
-        help="check a release against its inputs and rebuild it byte for byte; exit 1 on any difference",
-        description="Check every data file of FOLDER_OR_REPO against its stepinst_build.json, check the inputs "
-        "against the hashes it records, then rebuild with the recorded parameters in a temporary folder and "
-        "compare the data files byte for byte. Prints one line per difference and exits 1; exits 0 only "
-        "when everything matches. A Hub repo is read with huggingface_hub (the manifest and the data files only).",
+    verify = options.add_command(
+        subparsers, "verify", "check a release against its inputs and rebuild it byte for byte (exit 1 on any difference)",
+        examples=("stepinst verify stepinst --natinst PATH_OR_URL --steps steps.jsonl --ratings ratings.jsonl",
+                  "stepinst verify ORG/stepinst --natinst PATH_OR_URL --steps steps.jsonl --ratings ratings.jsonl"),
+        description=(
+            "Check every data file of FOLDER_OR_REPO against its stepinst_build.json, check the inputs against the "
+            "hashes it records, then rebuild with the recorded parameters in a temporary folder and compare the data "
+            "files byte for byte. Prints one line per difference and exits 1; exits 0 only when everything matches. "
+            "A Hub repo is read with huggingface_hub (the manifest and the data files only)."
+        ),
     )
     verify.add_argument("release", metavar="FOLDER_OR_REPO", help="a folder built by `stepinst build`, or a Hub dataset repo ORG/NAME")
-    verify.add_argument("--natinst", required=True, help="SUP-NATINST checkout folder or the repository archive URL")
-    verify.add_argument("--steps", help="steps store (JSONL) the release was built from")
-    verify.add_argument("--ratings", help="ratings store (JSONL) the release was built from")
+    options.add_corpus(verify, "tasks, steps and ratings")
+    options.add_steps_store(verify, "the steps the release was built from (read)")
+    options.add_ratings_store(verify, "the ratings the release was built from (read)")
     verify.add_argument("--revision", help="branch, tag or commit of a Hub repo (default: main)")
-    verify.add_argument("--num-proc", type=int, default=1, help="parse task files and write configurations in N processes (default: 1)")
-    verify.add_argument("--cache-dir", help="where the parsed task table, archives and the rebuild go (default: $STEPINST_CACHE or ~/.cache/stepinst)")
+    options.add_num_proc(verify, "parse task files and write configurations for the rebuild")
     verify.set_defaults(func=run_verify)
 
 
 def run_verify(args: argparse.Namespace) -> int:
     from ..hub.verify import verify_release
 
+    options.resolve_corpus(args, ("steps", "ratings"))
     report = verify_release(
         args.release, args.natinst, args.steps, args.ratings,
         revision=args.revision, cache_dir=args.cache_dir, num_proc=args.num_proc,
@@ -71,5 +76,6 @@ def run_build_like(args: argparse.Namespace) -> int:
 
 PARAMETER_FLAGS = (
     "configs", "max_num_instances_per_task", "max_num_instances_per_eval_task", "validation_tasks", "seed", "allow_missing_tasks",
+    "skip_empty_tasks",
 )
 """The `stepinst build` options that --like replaces (argparse destinations)."""

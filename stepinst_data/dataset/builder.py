@@ -14,12 +14,14 @@ keyword arguments, or a ready :class:`StepInstConfig` as ``config``. For a folde
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from dataclasses import fields
 from pathlib import Path
 
 import datasets
 
+from .. import __version__
 from ..resources import citation_bib
 from .configs import PRESETS, StepInstConfig
 from .inputs import BuildInputs, load_build_inputs
@@ -28,10 +30,23 @@ from .render import features_for, split_tables
 _BASE_FIELDS = {"version", "data_dir", "data_files"}
 
 
+def _code_version() -> str:
+    """A digest of the code that turns the inputs into rows: the reader, the task table, the config
+    table, the orderings, the template and the renderer. A change to any of them (an edit, an
+    upgrade) must never return rows that ``datasets`` cached from the old code."""
+    from ..source import natinst, table
+    from . import configs, orderings, render, template
+
+    h = hashlib.sha256(__version__.encode())
+    for module in (natinst, table, configs, orderings, template, render):
+        h.update(Path(module.__file__).read_bytes())
+    return h.hexdigest()[:16]
+
 
 def _fingerprint(*paths: str | os.PathLike | None) -> str:
-    """Cache key of the inputs, so a new steps store never reuses rows prepared from an old one."""
-    h = hashlib.sha256()
+    """Cache key of the inputs and of the code that renders them, so neither a new steps store nor a
+    new template ever reuses rows prepared from the old one."""
+    h = hashlib.sha256(_code_version().encode())
     for p in paths:
         if p is None:
             h.update(b"-\n")
@@ -41,6 +56,18 @@ def _fingerprint(*paths: str | os.PathLike | None) -> str:
         for f in [path] if path.is_file() else sorted(path.glob("splits/**/*.txt")) + sorted(path.glob("tasks/*.json")):
             st = f.stat()
             h.update(f"{f.name}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()[:16]
+
+
+def _inputs_fingerprint(inputs: BuildInputs) -> str:
+    """Cache key of inputs already loaded: the parsed table (its file name is a content key), the
+    steps and the ratings, and the rendering code."""
+    h = hashlib.sha256(_code_version().encode())
+    h.update(f"{inputs.table.path}\0{len(inputs.table.infos)}\n".encode())
+    for name in sorted(inputs.steps or {}):
+        h.update(inputs.steps[name].to_json().encode() + b"\n")
+    if inputs.ratings is not None:
+        h.update(json.dumps([inputs.ratings.rubric.to_dict(), inputs.ratings.records], sort_keys=True).encode())
     return h.hexdigest()[:16]
 
 
@@ -69,7 +96,7 @@ class StepInstBuilder(datasets.ArrowBasedBuilder):
             raise ValueError("StepInstBuilder needs `natinst=` (a SUP-NATINST folder or archive URL) or `inputs=`")
         self._source = dict(natinst=natinst, steps=steps, ratings=ratings, num_proc=num_proc, allow_missing_tasks=allow_missing_tasks)
         self._inputs = inputs
-        kwargs.setdefault("hash", _fingerprint(natinst, steps, ratings) if inputs is None else None)
+        kwargs.setdefault("hash", _fingerprint(natinst, steps, ratings) if inputs is None else _inputs_fingerprint(inputs))
         kwargs.setdefault("dataset_name", "stepinst")
         super().__init__(*args, **kwargs)
 

@@ -45,9 +45,9 @@ class StepInstConfig(datasets.BuilderConfig):
     num_pos_examples: int = 0
     num_neg_examples: int = 0
     add_explanation: bool = False
-    max_num_instances_per_task: int | None = 100
-    max_num_instances_per_eval_task: int | None = 100
-    seed: int = 42
+    max_num_instances_per_task: int | None = Sampling.max_num_instances_per_task
+    max_num_instances_per_eval_task: int | None = Sampling.max_num_instances_per_eval_task
+    seed: int = Sampling.seed
     min_steps_quality: float | None = None
     validation_tasks: int = 0
     ratings_only: bool = False

@@ -29,7 +29,7 @@ from .manifest import build_manifest, describe_source_in_background, write_manif
 from .render import features_for, instance_columns, keeps_task, ratings_table, render_table, task_chunks
 
 from .outdir import ExportError, check_not_an_input, check_replaceable, leftover_path, record_card, remove_stale_leftovers, swap_in
-from .stats import MANIFEST, StatsCollector
+from .stats import StatsCollector
 
 logger = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ..source.natinst import NatInstError, Sampling, Task, read_splits, read_task
 from ..stores.ratings import RatingsError, read_ratings_store
-from ..source.fetch import default_cache_dir, resolve_natinst
+from ..source.fetch import resolve_natinst
 from ..source.table import empty_tasks_message, missing_tasks_message
 from .store_audit import audit_steps_store
 from ..stores.steps import check_steps_for_tasks, scan_steps_store
@@ -51,7 +51,7 @@ def validate_inputs(
     same task, or of tasks not in the corpus) are not problems; they are logged as warnings.
     """
     try:
-        root = resolve_natinst(natinst, Path(cache_dir) if cache_dir else default_cache_dir())
+        root = resolve_natinst(natinst, cache_dir)
         tasks, problems = _check_tasks(root, allow_missing_tasks, skip_empty_tasks)
     except NatInstError as e:
         return [str(e)]

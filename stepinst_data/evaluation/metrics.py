@@ -29,6 +29,8 @@ from collections.abc import Callable, Iterable, Sequence
 from functools import lru_cache
 from pathlib import Path
 
+from ..stores.jsonl import write_lines
+
 logger = logging.getLogger(__name__)
 
 METRICS = ("exact_match", "rougeL")
@@ -190,12 +192,10 @@ def reference_records(rows: Iterable[dict], track: str = "default") -> list[dict
 
 
 def write_jsonl(records: Iterable[dict], path: str | os.PathLike) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", encoding="utf-8") as f:
-        for record in records:
-            f.write(json.dumps(record, ensure_ascii=False) + "\n")
-    return path
+    """Write a references or predictions file whole and atomically: a crash during a long
+    prediction run leaves the previous file, never a prefix that would score as a partial run."""
+    write_lines(path, (json.dumps(record, ensure_ascii=False) for record in records))
+    return Path(path)
 
 
 def group_values(results: dict[str, float], groups: Iterable[str], metric: str = "rougeL", track: str = "default") -> dict[str, float]:

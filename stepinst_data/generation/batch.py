@@ -2,7 +2,7 @@
 
 ``submit`` writes the JSONL request file (``custom_id`` = task name), uploads it and creates the
 batch; the batch id, the model, the prompt version and each task's definition hash go to a state
-file beside the store (``<out>.batch.json``) so ``status`` and ``collect`` work from a later
+file beside the store (``<store>.batch.json``) so ``status`` and ``collect`` work from a later
 process. ``collect`` downloads the results and parses every answer with the same parser as the
 normal path: valid answers become records, everything else a failures-file line that a normal
 ``generate`` run then retries.
@@ -16,7 +16,9 @@ import os
 from pathlib import Path
 from typing import Any
 
+from ..atomic import atomic_write
 from ..source.natinst import Task
+from ..stores.jsonl import write_lines
 from ..stores.steps import StepsRecord, append_records, utc_now
 from .client import ClientConfig, GenerationError
 from .parse import StepsParseError, parse_steps
@@ -50,9 +52,9 @@ def read_state(path: Path) -> dict[str, Any]:
 
 
 def _write_state(path: Path, state: dict[str, Any]) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(state, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    """The state names a paid-for batch: a crash must leave the old state or the new, whole."""
+    with atomic_write(path) as f:
+        f.write(json.dumps(state, indent=2, ensure_ascii=False) + "\n")
 
 
 def submit(client: Any, tasks: list[Task], store: Path, config: ClientConfig, version: str,
@@ -75,8 +77,7 @@ def submit(client: Any, tasks: list[Task], store: Path, config: ClientConfig, ve
         raise GenerationError(f"{store}: every selected task already has steps; nothing to submit")
     lines = request_lines(tasks, config, with_examples)
     input_path = Path(str(store) + ".batch-input.jsonl")
-    input_path.parent.mkdir(parents=True, exist_ok=True)
-    input_path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    write_lines(input_path, lines)
     with open(input_path, "rb") as f:
         uploaded = client.files.create(file=(input_path.name, f), purpose="batch")
     batch = client.batches.create(input_file_id=uploaded.id, endpoint=ENDPOINT, completion_window="24h")

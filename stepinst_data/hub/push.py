@@ -2,9 +2,14 @@
 
 * Nothing is sent before the folder passes :func:`.card_check.assert_pushable` (the card parses
   and carries valid Hub metadata; every configuration loads).
-* One commit per push: the data files are pre-uploaded in chunks (``preupload_lfs_files``), then
-  a single ``create_commit`` adds every file and deletes the repo's stale ``data/`` files (the
-  digest in each Parquet name changes with its content, so old names would pile up).
+* One commit per push, made with huggingface_hub's own primitives: the data files are pre-uploaded
+  in chunks (``preupload_lfs_files``), then a single ``create_commit`` adds every file
+  (``CommitOperationAdd``) and deletes the repo's stale ``data/`` files (``CommitOperationDelete``;
+  the digest in each Parquet name changes with its content, so old names would pile up).
+  ``HfApi.upload_folder`` makes the same one commit but pre-uploads everything in one round, so an
+  interrupted push of a large folder starts over; ``upload_large_folder`` resumes but makes many
+  commits. What stays here is only what neither does: the chunked rounds, the checks before
+  anything is sent, and the stale-file plan that ``--dry-run`` also lists.
 * Resumable: an interrupted push is rerun with the same command. Data files whose content the
   Hub already holds are not sent again (the LFS batch answer has no upload action for them), and
   files already committed unchanged are dropped from the commit.
@@ -20,7 +25,7 @@ from __future__ import annotations
 import logging
 import os
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -86,11 +91,6 @@ def resolve_token(token: str | None = None) -> str:
     return token
 
 
-def _chunks(items: Sequence, size: int) -> Iterator[Sequence]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
-
-
 def _check_token(api, repo_id: str) -> None:
     from huggingface_hub.errors import HfHubHTTPError
 
@@ -112,7 +112,7 @@ def _warn_on_card_repo_id(folder: Path, repo_id: str) -> None:
     match = re.search(r'load_dataset\("([^"]+)"', (folder / "README.md").read_text(encoding="utf-8"))
     if match and match.group(1) != repo_id:
         logger.warning(
-            "the card's quick start loads %r, not %r; rebuild with `stepinst build --repo-id %s` to fix it",
+            "the card's quick start loads %r, not %r; rebuild with `stepinst build --repo %s` to fix it",
             match.group(1), repo_id, repo_id,
         )
 
@@ -174,6 +174,7 @@ def _upload(api, folder: Path, repo_id: str, branch: str, private: bool, chunk_s
     """Create the repo/branch, pre-upload the files in chunks, then make the one commit."""
     from huggingface_hub import CommitOperationAdd, CommitOperationDelete
     from huggingface_hub.errors import RevisionNotFoundError
+    from huggingface_hub.utils import chunk_iterable
 
     _check_token(api, repo_id)
     api.create_repo(repo_id, repo_type=REPO_TYPE, private=private, exist_ok=True)
@@ -187,9 +188,10 @@ def _upload(api, folder: Path, repo_id: str, branch: str, private: bool, chunk_s
     plan = plan_push(folder, remote)
     additions = [CommitOperationAdd(path_in_repo=name, path_or_fileobj=str(path)) for name, path in plan.files.items()]
     rounds = max(1, -(-len(additions) // chunk_size))
-    for number, chunk in enumerate(_chunks(additions, chunk_size), start=1):
+    for number, chunk in enumerate(chunk_iterable(additions, chunk_size), start=1):
+        chunk = list(chunk)
         logger.info("pre-uploading files, round %d/%d (%d files)", number, rounds, len(chunk))
-        api.preupload_lfs_files(repo_id, additions=list(chunk), repo_type=REPO_TYPE, revision=branch, free_memory=False)
+        api.preupload_lfs_files(repo_id, additions=chunk, repo_type=REPO_TYPE, revision=branch, free_memory=False)
     deletions = [CommitOperationDelete(path_in_repo=name) for name in plan.deletions]
     info = api.create_commit(
         repo_id,

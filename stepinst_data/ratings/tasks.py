@@ -7,10 +7,9 @@ accept only these tasks.
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 from ..source.natinst import read_splits
-from ..source.fetch import default_cache_dir, resolve_natinst
+from ..source.fetch import resolve_natinst
 from ..stores.steps import read_steps_store
 
 
@@ -27,7 +26,7 @@ def rateable_tasks(
         if with_steps is None:
             return None, ""
         return dict.fromkeys(with_steps, ""), f"not in {steps}: a rating needs the task's steps"
-    root = resolve_natinst(str(natinst), Path(cache_dir) if cache_dir else default_cache_dir())
+    root = resolve_natinst(natinst, cache_dir)
     listed = {name: split for split, names in read_splits(root).items() for name in names}
     if with_steps is None:
         return listed, f"not in the SUP-NATINST splits of {natinst}"

@@ -6,6 +6,7 @@ every reuse, so a corrupted or swapped file is caught instead of silently buildi
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import os
@@ -16,6 +17,7 @@ import urllib.request
 import zipfile
 from pathlib import Path
 
+from ..atomic import atomic_write
 from .natinst import NatInstError
 
 logger = logging.getLogger(__name__)
@@ -56,32 +58,31 @@ def _head(path: Path, size: int = 60) -> str:
 def _download(url: str, dest: Path) -> str:
     """Stream ``url`` to ``dest`` atomically; return the sha256 of what arrived.
 
-    What is not a zip or tar archive (an HTML error page, a login wall) is deleted, never cached,
-    so the next run downloads again instead of failing forever on the cached file.
+    What is not a zip or tar archive (an HTML error page, a login wall) is never swapped into the
+    cache, so the next run downloads again instead of failing forever on the cached file.
     """
-    dest.parent.mkdir(parents=True, exist_ok=True)
     digest = hashlib.sha256()
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=dest.name + ".part-")
     try:
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=60) as response:
+        check = functools.partial(_check_is_archive, url=url, dest=dest)  # raising discards the download
+        with atomic_write(dest, "wb", check=check) as out, urllib.request.urlopen(url, timeout=60) as response:
             for block in iter(lambda: response.read(1 << 20), b""):
                 digest.update(block)
                 out.write(block)
-        if not _is_archive(Path(tmp)):
-            raise NatInstError(
-                f"{url} served {Path(tmp).stat().st_size} bytes that are not a zip or tar archive "
-                f"(it starts with {_head(Path(tmp))}); nothing was kept in the cache {dest.parent}. "
-                f"Check the URL: --natinst takes a SUP-NATINST checkout folder or its archive URL "
-                f"({OFFICIAL_ARCHIVE_URL})."
-            )
-        os.replace(tmp, dest)
     except NatInstError:
         raise
     except Exception as e:
         raise NatInstError(f"could not download the SUP-NATINST archive from {url}: {e}") from e
-    finally:
-        Path(tmp).unlink(missing_ok=True)
     return digest.hexdigest()
+
+
+def _check_is_archive(path: Path, url: str, dest: Path) -> None:
+    if not _is_archive(path):
+        raise NatInstError(
+            f"{url} served {path.stat().st_size} bytes that are not a zip or tar archive "
+            f"(it starts with {_head(path)}); nothing was kept in the cache {dest.parent}. "
+            f"Check the URL: --natinst takes a SUP-NATINST checkout folder or its archive URL "
+            f"({OFFICIAL_ARCHIVE_URL})."
+        )
 
 
 def _extract(archive: Path, dest: Path, url: str) -> None:
@@ -156,11 +157,14 @@ def fetch_archive(url: str, cache_dir: Path, expected_sha256: str | None = None)
     return find_checkout_root(extracted)
 
 
-def resolve_natinst(location: str | os.PathLike, cache_dir: Path | None = None) -> Path:
-    """Turn ``--natinst`` (a folder or an archive URL) into a local checkout root."""
+def resolve_natinst(location: str | os.PathLike, cache_dir: str | os.PathLike | None = None) -> Path:
+    """Turn ``--natinst`` (a folder or an archive URL) into a local checkout root.
+
+    The one place that opens a corpus: ``cache_dir`` None means :func:`default_cache_dir`.
+    """
     location = str(location)
     if is_url(location):
-        return fetch_archive(location, cache_dir or default_cache_dir())
+        return fetch_archive(location, Path(cache_dir) if cache_dir else default_cache_dir())
     path = Path(location).expanduser()
     if not path.is_dir():
         raise NatInstError(

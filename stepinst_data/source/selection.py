@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 from .natinst import NatInstError, Sampling, Task
@@ -16,14 +17,13 @@ def load_tasks(
     natinst: str,
     which: str = "all",
     allow_missing_tasks: bool = False,
-    cache_dir: Path | None = None,
+    cache_dir: str | os.PathLike | None = None,
     num_proc: int = 1,
 ) -> list[Task]:
     """The selected tasks in split order (train, then test), definitions parsed once and cached."""
-    from .fetch import default_cache_dir, resolve_natinst
+    from .fetch import resolve_natinst
     from .table import load_task_table
 
-    cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
     root = resolve_natinst(natinst, cache_dir)
     table = load_task_table(root, NO_INSTANCES, num_proc, allow_missing_tasks, cache_dir)
     if which == "all":

@@ -15,7 +15,6 @@ import json
 import logging
 import os
 import random
-import tempfile
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, replace
 from functools import partial
@@ -24,6 +23,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
+from ..atomic import atomic_write
 from .natinst import NatInstError, Sampling, Task, read_splits, read_task
 
 logger = logging.getLogger(__name__)
@@ -115,25 +115,21 @@ def _parse_to_cache(root: Path, items: list[tuple[str, str]], sampling: Sampling
     worker = partial(_read_one, root=root, sampling=sampling)
     progress = dict(total=len(items), desc="Parsing task files", unit="task", disable=None)
     infos, errors = [], []
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".part-")
     pool = get_context("spawn").Pool(num_proc) if num_proc > 1 and len(items) > 1 else None
     try:
         results = pool.imap(worker, items, chunksize=1) if pool else map(worker, items)
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
+        with atomic_write(path) as f:  # an error leaves no partial table behind
             for result in tqdm(results, **progress):
                 if isinstance(result, str):
                     errors.append(result)
                     continue
                 f.write(json.dumps(result.to_dict(), ensure_ascii=False) + "\n")
                 infos.append(TaskInfo.of(result))
-        if errors:
-            raise NatInstError(f"{len(errors)} task file(s) could not be read:\n  " + "\n  ".join(errors))
-        os.replace(tmp, path)
+            if errors:
+                raise NatInstError(f"{len(errors)} task file(s) could not be read:\n  " + "\n  ".join(errors))
     finally:
         if pool:
             pool.terminate()
-        Path(tmp).unlink(missing_ok=True)
     return infos
 
 
@@ -198,7 +194,7 @@ def load_task_table(
     sampling: Sampling = Sampling(),
     num_proc: int = 1,
     allow_missing_tasks: bool = False,
-    cache_dir: Path | None = None,
+    cache_dir: str | os.PathLike | None = None,
 ) -> TaskTable:
     """Parse (or reuse the cached parse of) every task of the English-track train and test splits."""
     from .fetch import default_cache_dir

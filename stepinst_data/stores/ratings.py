@@ -21,9 +21,7 @@ from pathlib import Path
 from statistics import mean
 from typing import Any
 
-from filelock import FileLock, Timeout
-
-from .steps import ensure_line_boundary
+from .jsonl import APPEND_WAIT_S, append_lines, store_lock, write_lines
 
 logger = logging.getLogger(__name__)
 
@@ -33,9 +31,6 @@ LLM_PREFIX = "llm:"
 def is_llm(annotator: str) -> bool:
     """LLM judges are recorded as ``llm:<model>``; agreement is reported for humans separately."""
     return annotator.startswith(LLM_PREFIX)
-
-# How long a writer waits for another writer's single append (milliseconds of work) to finish.
-APPEND_LOCK_TIMEOUT_S = 10.0
 
 
 class RatingsError(ValueError):
@@ -186,16 +181,10 @@ def read_ratings_store(path: str | os.PathLike) -> RatingsStore:
 
 
 def write_ratings_store(path: str | os.PathLike, store: RatingsStore) -> None:
-    """Write a whole store (header + records), atomically."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(json.dumps({"rubric": store.rubric.to_dict()}, ensure_ascii=False) + "\n")
-        for record in store.records:
-            f.write(json.dumps(record, ensure_ascii=False) + "\n")
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    """Write a whole store (header + records), atomically, under the store's lock."""
+    header = json.dumps({"rubric": store.rubric.to_dict()}, ensure_ascii=False)
+    with store_lock(path, wait=APPEND_WAIT_S):
+        write_lines(path, [header, *(json.dumps(record, ensure_ascii=False) for record in store.records)])
 
 
 def read_rubric(path: str | os.PathLike) -> Rubric:
@@ -213,18 +202,15 @@ def store_rubric(path: str | os.PathLike, default: Rubric = DEFAULT_RUBRIC) -> R
     return read_ratings_store(path).rubric if Path(path).is_file() else default
 
 
-def append_lock(path: str | os.PathLike) -> FileLock:
-    """The short lock every writer of a store takes around one append (page, importer)."""
-    return FileLock(str(path) + ".lock", timeout=APPEND_LOCK_TIMEOUT_S)
-
-
 def append_ratings(
     path: str | os.PathLike, records: Iterable[dict[str, Any]], rubric: Rubric = DEFAULT_RUBRIC,
     correct: bool = False,
 ) -> int:
-    """Append validated records atomically: one write of whole lines, flushed and fsynced, under a lock.
+    """Append validated records atomically: one write of whole lines, fsynced, under the store's lock.
 
-    A new store gets the rubric header first. Under the lock the store is re-read so that a
+    The one writer of a ratings store (the rating page, ``rate import`` and the LLM judge all
+    append here, each holding the lock for one append only, so they can run side by side). A
+    new store gets the rubric header first. Under the lock the store is re-read so that a
     (task, annotator) already rated by a concurrent writer is refused instead of duplicated, and
     a store made with another rubric is refused instead of mixed. With ``correct``, a record for
     a rated (task, annotator) is appended marked ``"correction": true``: it becomes the rating and
@@ -232,24 +218,15 @@ def append_ratings(
     """
     path = Path(path)
     records = [validate_record(r, rubric, f"{path}:<new record>") for r in records]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        with append_lock(path):
-            lines = _lines_to_append(path, records, rubric, correct)
-            ensure_line_boundary(path)  # a crash mid-write left a torn last line: move it aside
-            with open(path, "ab") as f:
-                f.write("".join(lines).encode("utf-8"))
-                f.flush()
-                os.fsync(f.fileno())
-    except Timeout:
-        raise RatingsError(f"{path}.lock: another process holds the store's lock; try again") from None
+    with store_lock(path, wait=APPEND_WAIT_S):
+        append_lines(path, _lines_to_append(path, records, rubric, correct))  # a torn last line is moved aside first
     return len(records)
 
 
 def _lines_to_append(path: Path, records: list[dict[str, Any]], rubric: Rubric, correct: bool = False) -> list[str]:
     lines: list[str] = []
     if not path.is_file() or path.stat().st_size == 0:
-        lines.append(json.dumps({"rubric": rubric.to_dict()}, ensure_ascii=False) + "\n")
+        lines.append(json.dumps({"rubric": rubric.to_dict()}, ensure_ascii=False))
     else:
         existing = read_ratings_store(path)
         if existing.rubric != rubric:
@@ -263,9 +240,5 @@ def _lines_to_append(path: Path, records: list[dict[str, Any]], rubric: Rubric, 
                 if not correct:
                     raise RatingsError(f"{path}: task {r['task_name']!r} is already rated by {r['annotator']!r}")
                 records[i] = {**r, "correction": True}
-        with open(path, "rb") as f:
-            f.seek(-1, os.SEEK_END)
-            if f.read(1) != b"\n":
-                lines.append("\n")
-    lines += [json.dumps(r, ensure_ascii=False) + "\n" for r in records]
+    lines += [json.dumps(r, ensure_ascii=False) for r in records]
     return lines

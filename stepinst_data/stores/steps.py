@@ -1,8 +1,9 @@
 """The steps store: JSONL, one record per task, append-only.
 
-Generated steps cost money, so the store is written one flushed+fsynced line at a time and a
-truncated last line (a crash mid-write) is ignored on reading rather than making the store
-unreadable. When a task appears more than once, the last record wins (regeneration appends).
+Generated steps cost money, so the store is written through :mod:`.jsonl` (whole fsynced lines,
+a torn tail moved aside, one lock) and a truncated last line (a crash mid-write) is ignored on
+reading rather than making the store unreadable. When a task appears more than once, the last
+record wins (regeneration appends). A generation run holds the store's lock for the whole run.
 """
 
 from __future__ import annotations
@@ -16,9 +17,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from filelock import FileLock, Timeout
-
 from ..source.natinst import Task
+from .jsonl import append_lines
 
 if TYPE_CHECKING:
     from ..source.table import TaskInfo
@@ -45,6 +45,10 @@ class StepsRecord:
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), ensure_ascii=False)
+
+    def is_stale_for(self, task: Task | TaskInfo) -> bool:
+        """The steps were made for another definition text than the task's (it changed since)."""
+        return self.definition_sha256 != task.definition_sha256
 
 
 def utc_now() -> str:
@@ -118,87 +122,48 @@ def read_steps_store(path: str | os.PathLike) -> dict[str, StepsRecord]:
     return records
 
 
-def check_steps_for_tasks(records: dict[str, StepsRecord], tasks: Iterable[Task | TaskInfo], path: str) -> list[str]:
-    """Every problem that keeps ``records`` from serving ``tasks``: missing or stale steps."""
-    problems = []
-    missing, stale = [], []
+@dataclass
+class StepsMatch:
+    """The tasks a store serves: ``fresh`` (task, record) pairs, and the names of the tasks with no
+    record (``missing``) or with steps made for another definition text (``stale``)."""
+
+    fresh: list[tuple[Task | TaskInfo, StepsRecord]]
+    missing: list[str]
+    stale: list[str]
+
+
+def match_steps(records: dict[str, StepsRecord], tasks: Iterable[Task | TaskInfo]) -> StepsMatch:
+    """Pair each task with its steps; the one place that decides whether steps are stale."""
+    match = StepsMatch([], [], [])
     for task in tasks:
         record = records.get(task.name)
         if record is None:
-            missing.append(task.name)
-        elif record.definition_sha256 != task.definition_sha256:
-            stale.append(task.name)
-    if missing:
+            match.missing.append(task.name)
+        elif record.is_stale_for(task):
+            match.stale.append(task.name)
+        else:
+            match.fresh.append((task, record))
+    return match
+
+
+def check_steps_for_tasks(records: dict[str, StepsRecord], tasks: Iterable[Task | TaskInfo], path: str) -> list[str]:
+    """Every problem that keeps ``records`` from serving ``tasks``: missing or stale steps."""
+    match = match_steps(records, tasks)
+    problems = []
+    if match.missing:
         problems.append(
-            f"{path}: no steps for {len(missing)} task(s): {', '.join(missing)}. Generate them with "
-            "`stepinst steps generate --natinst ... --out <store>`."
+            f"{path}: no steps for {len(match.missing)} task(s): {', '.join(match.missing)}. Generate them with "
+            f"`stepinst steps generate --natinst ... --steps {path}`."
         )
-    if stale:
+    if match.stale:
         problems.append(
-            f"{path}: stale steps for {len(stale)} task(s) whose definition changed since the steps "
-            f"were generated: {', '.join(stale)}. Regenerate them with `stepinst steps generate --regenerate-stale`."
+            f"{path}: stale steps for {len(match.stale)} task(s) whose definition changed since the steps "
+            f"were generated: {', '.join(match.stale)}. Regenerate them with "
+            f"`stepinst steps generate --natinst ... --steps {path} --regenerate-stale`."
         )
     return problems
 
 
 def append_records(path: str | os.PathLike, records: Iterable[StepsRecord]) -> int:
-    """Append records one line at a time, each flushed and fsynced before the next."""
-    return append_json_lines(path, (record.to_json() for record in records))
-
-
-def append_json_lines(path: str | os.PathLike, lines: Iterable[str]) -> int:
-    """Append JSON lines (steps records, failures) one at a time, each flushed and fsynced."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    ensure_line_boundary(path)
-    count = 0
-    with open(path, "a", encoding="utf-8") as f:
-        for line in lines:
-            f.write(line + "\n")
-            f.flush()
-            os.fsync(f.fileno())
-            count += 1
-    return count
-
-
-def ensure_line_boundary(path: Path) -> None:
-    """After a crash the file may end mid-line. A whole record that only lacks its newline is
-    kept; a torn fragment was never a record: it is moved to ``<store>.torn`` (kept for
-    inspection, never parsed) and cut off, so it cannot become a malformed middle line."""
-    if not path.is_file() or not path.stat().st_size:
-        return
-    with open(path, "rb+") as f:
-        f.seek(-1, os.SEEK_END)
-        if f.read(1) == b"\n":
-            return
-        f.seek(0)
-        data = f.read()
-        start = data.rfind(b"\n") + 1
-        try:
-            json.loads(data[start:])
-            f.write(b"\n")
-            return
-        except ValueError:
-            with open(path.with_name(path.name + ".torn"), "ab") as torn:
-                torn.write(data[start:] + b"\n")
-            f.truncate(start)
-            f.flush()
-            os.fsync(f.fileno())
-    logger.warning("%s: moved a truncated last line (interrupted write) to %s.torn", path, path.name)
-
-
-def store_lock(path: str | os.PathLike) -> FileLock:
-    """An exclusive lock beside the store: two writers on one store are refused, not interleaved."""
-    return FileLock(str(path) + ".lock", timeout=0)
-
-
-def acquire_store_lock(path: str | os.PathLike) -> FileLock:
-    lock = store_lock(path)
-    try:
-        lock.acquire()
-    except Timeout:
-        raise StepsStoreError(
-            f"{path} is locked by another running process ({path}.lock). Wait for it to finish; "
-            "two runs on one store would interleave records."
-        ) from None
-    return lock
+    """Append records as whole fsynced lines (the caller holds the store's run lock)."""
+    return append_lines(path, [record.to_json() for record in records])
