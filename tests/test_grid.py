@@ -162,6 +162,7 @@ def test_a_killed_grid_resumes_without_retraining_and_compares(grid_assets, tmp_
     assert compare.returncode == 0, compare.stderr
     text = table.read_text()
     assert "| model | definition | steps_ordered |" in text
-    row = next(line for line in text.splitlines() if line.startswith("| tiny-llama [first 8 rows] |"))
+    assert "**Every run was evaluated on the first 8 rows of the test split (`--limit`): a smoke test" in text
+    row = next(line for line in text.splitlines() if line.startswith("| tiny-llama |"))
     assert row.count(" ± ") == 2 and row.count("[2 seeds]") == 2 and "; Δ " in row and ", p=" in row
     assert (tmp_path / "table.png").is_file() and (tmp_path / "table_categories.png").is_file()

@@ -49,10 +49,9 @@ class Run:
     def config(self) -> str:
         return self.record.column
 
-    @property
-    def row(self) -> str:
-        """The table row: the model, marked when only a subset of the test split was evaluated."""
-        return self.label if self.record.subset is None else f"{self.label} [{self.record.subset}]"
+    def row(self, mark_subset: bool) -> str:
+        """The table row: the model, marked with its subset when runs of different subsets share the table."""
+        return f"{self.label} [{self.record.subset}]" if mark_subset and self.record.subset else self.label
 
     @property
     def rouge_l(self) -> float:
@@ -142,22 +141,25 @@ class Comparison:
     cells: dict[tuple[str, str], Cell]
     unit: Unit = "instance"
     resamples: int = DEFAULT_RESAMPLES
+    subset: str | None = None  # when every run shares one --limit subset
     _tests: dict[tuple[str, str, str], PairedResult | None] = field(default_factory=dict, repr=False)
 
     @classmethod
     def from_runs(cls, runs: list[Run], unit: Unit = "instance", resamples: int = DEFAULT_RESAMPLES) -> Comparison:
+        subsets = {r.record.subset for r in runs}
+        mixed = len(subsets) > 1
         cells: dict[tuple[str, str], Cell] = {}
         for run in runs:
-            cell = cells.setdefault((run.row, run.config), Cell([]))
+            cell = cells.setdefault((run.row(mixed), run.config), Cell([]))
             twin = next((r for r in cell.runs if r.record.seed == run.record.seed), None)
             if twin is not None:
-                raise ReportError(f"two runs of {run.row} on {run.config} with seed {run.record.seed}: {twin.folder} and "
-                                  f"{run.folder}; pass only one of them (runs of a cell must differ by seed)")
+                raise ReportError(f"two runs of {run.row(mixed)} on {run.config} with seed {run.record.seed}: {twin.folder} "
+                                  f"and {run.folder}; pass only one of them (runs of a cell must differ by seed)")
             cell.runs.append(run)
-        rows = list(dict.fromkeys(r.row for r in runs))
+        rows = list(dict.fromkeys(r.row(mixed) for r in runs))
         seen = {r.config for r in runs}
         columns = [c for c in INSTANCE_CONFIGS if c in seen] + sorted(seen - set(INSTANCE_CONFIGS))
-        return cls(rows, columns, cells, unit, resamples)
+        return cls(rows, columns, cells, unit, resamples, None if mixed else next(iter(subsets)))
 
     def paired(self, row: str, column: str, metric: str) -> PairedResult | None:
         """``column`` against the baseline on the same instances; ``None`` without a baseline cell."""
@@ -227,6 +229,9 @@ def comparison_table(runs: list[Run], unit: Unit = "instance", resamples: int = 
            f"paired bootstrap over {unit_text} ({resamples:,} resamples) of the seed-averaged per-instance scores: "
            "it measures test-set sampling, the ± the seed-to-seed spread. Rows marked [first N rows] were "
            "evaluated with `--limit` and are compared only with each other.", ""]
+    if comparison.subset:
+        out += [f"**Every run was evaluated on the {comparison.subset} of the test split (`--limit`): a smoke test, "
+                    "not comparable with published numbers.**", ""]
     out += _overall_table(comparison, "rougeL") + [""] + _overall_table(comparison, "exact_match")
     for row in comparison.rows:
         out += _category_table(comparison, row)
