@@ -87,6 +87,8 @@ def tokens_per_second(model, batches, steps: int) -> float:
 
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
     model.train()
+    model(**batches[0], use_cache=False).loss.backward()  # warm-up, untimed: the first step pays allocation
+    opt.zero_grad()
     useful = 0
     start = time.perf_counter()
     for batch in batches[:steps]:
