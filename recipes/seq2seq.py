@@ -2,24 +2,27 @@
 
 TRL trains causal LMs only; this recipe uses transformers' ``Seq2SeqTrainer`` with Tk-Instruct's
 hyper-parameters as defaults: learning rate 5e-5, 2 epochs, constant schedule, source length 1024,
-target length 128, bf16. Tokenization (and the truncation report) is shared with the other
-recipes through :mod:`stepinst_data.evaluation.training`.
+target length 128, bf16 compute on fp32 weights; batches grouped by length (``train_sampling_strategy:
+group_by_length``). Tokenization (and the truncation report) is shared with the other recipes
+through :mod:`stepinst_data.evaluation.training`.
 
-# One GPU
+# One GPU: a model's recipe, the dataset configuration on the command line
 ```bash
-python recipes/seq2seq.py --config recipes/configs/t5-lm-adapt-xl/steps_ordered.yaml
+python recipes/seq2seq.py --config recipes/configs/seq2seq/t5-lm-adapt-xl.yaml \
+    --dataset_config steps_ordered --output_dir out/t5-xl-steps_ordered
 ```
 
-# Override any YAML value on the command line
+# Override any YAML value; resume an interrupted run from its newest checkpoint
 ```bash
-python recipes/seq2seq.py --config recipes/configs/t5-lm-adapt-base/definition.yaml \
-    --dataset_name ./stepinst --output_dir out/t5-base-definition --num_train_epochs 1
+python recipes/seq2seq.py --config recipes/configs/seq2seq/t5-lm-adapt-base.yaml --dataset_config definition \
+    --dataset_name ./stepinst --output_dir out/t5-base-definition --num_train_epochs 1 --resume_from_checkpoint True
 ```
 
-# Several GPUs (Tk-Instruct trained the 3B/11B models with DeepSpeed)
+# Several GPUs (Tk-Instruct trained the 3B/11B models with DeepSpeed); keep 16 instances per step
 ```bash
-accelerate launch --config_file recipes/accelerate/zero2.yaml recipes/seq2seq.py \
-    --config recipes/configs/t5-lm-adapt-xl/steps_ordered.yaml
+accelerate launch --config_file recipes/accelerate/zero2.yaml --num_processes 8 recipes/seq2seq.py \
+    --config recipes/configs/seq2seq/t5-lm-adapt-xl.yaml --dataset_config steps_ordered --output_dir out/t5-xl-steps_ordered \
+    --per_device_train_batch_size 2 --gradient_accumulation_steps 1
 ```
 """
 
@@ -27,9 +30,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Literal
-
-from transformers import Seq2SeqTrainingArguments
-from transformers.trainer_utils import SchedulerType
 
 
 @dataclass
@@ -46,7 +46,7 @@ class Seq2SeqScriptArguments:
 
     model_name_or_path: str | None = field(default=None, metadata={"help": "model id or local folder"})
     dataset_name: str | None = field(default=None, metadata={"help": "dataset folder or Hub id"})
-    dataset_config: str = field(default="steps_ordered", metadata={"help": "configuration name"})
+    dataset_config: str | None = field(default=None, metadata={"help": "configuration name (definition, steps_ordered, ...)"})
     dataset_train_split: str = field(default="train", metadata={"help": "split to train on"})
     max_source_length: int = field(default=1024, metadata={"help": "encoder tokens (Tk-Instruct: 1024)"})
     max_target_length: int = field(default=128, metadata={"help": "decoder tokens (Tk-Instruct: 128)"})
@@ -55,28 +55,42 @@ class Seq2SeqScriptArguments:
     dataset_cache_dir: str | None = field(default=None, metadata={"help": "datasets cache folder"})
 
 
-@dataclass
-class TkInstructTrainingArguments(Seq2SeqTrainingArguments):
-    """``Seq2SeqTrainingArguments`` with Tk-Instruct's defaults (Wang et al., 2022, section 5)."""
+def tk_instruct_training_arguments():
+    """``Seq2SeqTrainingArguments`` with Tk-Instruct's defaults (Wang et al., 2022, section 5).
 
-    learning_rate: float = field(default=5e-5, metadata={"help": "Tk-Instruct: 5e-5"})
-    num_train_epochs: float = field(default=2.0, metadata={"help": "Tk-Instruct: 2"})
-    lr_scheduler_type: SchedulerType | str = field(default="constant", metadata={"help": "Tk-Instruct: constant"})
-    bf16: bool = field(default=True, metadata={"help": "bfloat16 mixed precision (needs a GPU; `--bf16 false` on CPU)"})
-    logging_steps: float = field(default=10, metadata={"help": "log every N steps"})
-    save_strategy: str = field(default="no", metadata={"help": "checkpoints during training (the final model is always saved)"})
+    Built on first use so that importing this script does not import transformers' training stack;
+    published as a module attribute so that the Trainer can pickle it into ``training_args.bin``.
+    """
+    if "TkInstructTrainingArguments" in globals():
+        return globals()["TkInstructTrainingArguments"]
+    from transformers import Seq2SeqTrainingArguments
+
+    @dataclass
+    class TkInstructTrainingArguments(Seq2SeqTrainingArguments):
+        learning_rate: float = field(default=5e-5, metadata={"help": "Tk-Instruct: 5e-5"})
+        num_train_epochs: float = field(default=2.0, metadata={"help": "Tk-Instruct: 2"})
+        lr_scheduler_type: str = field(default="constant", metadata={"help": "Tk-Instruct: constant"})
+        bf16: bool = field(default=True, metadata={"help": "bf16 compute on fp32 weights (needs a GPU; `--bf16 false` on CPU)"})
+        train_sampling_strategy: str = field(default="group_by_length", metadata={"help": "group_by_length: batches of similar lengths, little padding"})
+        logging_steps: float = field(default=10, metadata={"help": "log every N steps"})
+        save_total_limit: int | None = field(default=2, metadata={"help": "checkpoints kept to resume from"})
+
+    TkInstructTrainingArguments.__qualname__ = "TkInstructTrainingArguments"
+    globals()["TkInstructTrainingArguments"] = TkInstructTrainingArguments
+    return TkInstructTrainingArguments
 
 
 def main(script_args, training_args) -> None:
     from transformers import AutoModelForSeq2SeqLM, AutoTokenizer, DataCollatorForSeq2Seq, Seq2SeqTrainer
 
+    from stepinst_data.evaluation.run_record import write_train_record
     from stepinst_data.evaluation.training import (
-        RecipeError, check_device, ensure_pad_token, load_instance_split, tokenize_seq2seq, write_run_info,
+        RecipeError, check_device, ensure_pad_token, load_instance_split, require, resolve_resume, tokenize_seq2seq,
     )
 
     check_device(training_args.bf16, training_args.fp16, use_cpu=training_args.use_cpu)
-    if not script_args.model_name_or_path or not script_args.dataset_name:
-        raise RecipeError("set `model_name_or_path` and `dataset_name` (in the YAML or on the command line)")
+    require(script_args.model_name_or_path, script_args.dataset_name, script_args.dataset_config)
+    resume = resolve_resume(training_args.resume_from_checkpoint, training_args.output_dir)
     tokenizer = AutoTokenizer.from_pretrained(script_args.model_name_or_path)
     pad_token_set = ensure_pad_token(tokenizer, script_args.model_name_or_path)
     rows = load_instance_split(script_args.dataset_name, script_args.dataset_config, script_args.dataset_train_split,
@@ -99,22 +113,22 @@ def main(script_args, training_args) -> None:
         data_collator=DataCollatorForSeq2Seq(tokenizer, model=model, label_pad_token_id=-100),
         processing_class=tokenizer,
     )
-    trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
+    trainer.train(resume_from_checkpoint=resume)
     trainer.save_model(training_args.output_dir)
     if trainer.is_world_process_zero():
         tokenizer.save_pretrained(training_args.output_dir)
         losses = [entry["loss"] for entry in trainer.state.log_history if "loss" in entry]
-        write_run_info(
+        write_train_record(
             training_args.output_dir, recipe="seq2seq", base_model=script_args.model_name_or_path,
-            dataset=script_args.dataset_name, config=script_args.dataset_config, pad_token_set=pad_token_set,
-            truncation=report.as_dict(), losses=losses,
+            dataset=script_args.dataset_name, config=script_args.dataset_config, seed=training_args.seed,
+            pad_token_set=pad_token_set, truncation=report.as_dict(), losses=losses, resumed_from=resume,
         )
 
 
 def make_parser():
     from trl import TrlParser  # an HfArgumentParser that reads `--config file.yaml` (unknown keys are errors)
 
-    return TrlParser((Seq2SeqScriptArguments, TkInstructTrainingArguments))
+    return TrlParser((Seq2SeqScriptArguments, tk_instruct_training_arguments()))
 
 
 if __name__ == "__main__":

@@ -1,29 +1,39 @@
 """Supervised fine-tuning of a causal LM on a stepinst configuration, with TRL's ``SFTTrainer``.
 
 Rows are prompt/completion pairs tokenized by :mod:`stepinst_data.evaluation.training` (the prompt gives way
-when too long, from ``truncation_side``), the loss is on the completion only, and sequences are
-packed best-fit-decreasing into padding-free batches by default.
+when too long, from ``truncation_side``), the loss is on the completion only, and instances are
+concatenated into padding-free batches (attention stays within each instance). Full fine-tuning
+keeps fp32 master weights and computes in bf16 (``dtype: float32`` + ``bf16: true``).
 
-# One GPU, full fine-tuning
+# One GPU: a model's recipe, the dataset configuration on the command line
 ```bash
-python recipes/sft.py --config recipes/configs/qwen2.5-0.5b/steps_ordered.yaml
+python recipes/sft.py --config recipes/configs/sft/qwen2.5-0.5b.yaml \
+    --dataset_config steps_ordered --output_dir out/qwen2.5-0.5b-steps_ordered
 ```
 
-# Any YAML value can be overridden on the command line (LoRA, another dataset folder, ...)
+# Any YAML value can be overridden (LoRA, another dataset folder, a seed, ...)
 ```bash
-python recipes/sft.py --config recipes/configs/qwen2.5-1.5b/definition.yaml \
-    --dataset_name ./stepinst --use_peft --lora_r 16 --lora_alpha 32 --learning_rate 2e-4
+python recipes/sft.py --config recipes/configs/sft/qwen2.5-1.5b.yaml --dataset_config definition_pos \
+    --output_dir out/q15-defpos --dataset_name ./stepinst --use_peft --lora_r 16 --lora_alpha 32 --learning_rate 2e-4
+```
+
+# Resume an interrupted run from its newest checkpoint
+```bash
+python recipes/sft.py --config recipes/configs/sft/qwen2.5-0.5b.yaml --dataset_config steps_ordered \
+    --output_dir out/qwen2.5-0.5b-steps_ordered --resume_from_checkpoint True
 ```
 
 # QLoRA (4-bit base model, needs CUDA + bitsandbytes)
 ```bash
-python recipes/sft.py --config recipes/configs/llama-3.1-8b/steps_ordered.yaml --use_peft --load_in_4bit
+python recipes/sft.py --config recipes/configs/sft/llama-3.1-8b.yaml --dataset_config steps_ordered \
+    --output_dir out/llama-steps_ordered --load_in_4bit
 ```
 
-# Several GPUs (the script runs unchanged under accelerate)
+# Several GPUs (the script runs unchanged under accelerate; keep 16 instances per step)
 ```bash
-accelerate launch --config_file recipes/accelerate/zero3.yaml recipes/sft.py \
-    --config recipes/configs/llama-3.1-8b/steps_ordered.yaml
+accelerate launch --config_file recipes/accelerate/zero3.yaml --num_processes 8 recipes/sft.py \
+    --config recipes/configs/sft/llama-3.1-8b.yaml --dataset_config steps_ordered --output_dir out/llama-steps_ordered \
+    --per_device_train_batch_size 2 --gradient_accumulation_steps 1
 ```
 """
 
@@ -53,15 +63,17 @@ def main(script_args, training_args, model_args, data_args) -> None:
     from transformers import AutoTokenizer
     from trl import SFTTrainer, get_peft_config, get_quantization_config
 
+    from stepinst_data.evaluation.run_record import write_train_record
     from stepinst_data.evaluation.training import (
-        RecipeError, check_device, ensure_pad_token, load_instance_split, tokenize_causal, write_run_info,
+        check_device, check_master_weights, ensure_pad_token, load_instance_split, require, resolve_resume,
+        tokenize_causal,
     )
 
     check_device(training_args.bf16, training_args.fp16, model_args.load_in_4bit, model_args.load_in_8bit,
                  model_args.attn_implementation, training_args.use_cpu)
-    if not model_args.model_name_or_path or not script_args.dataset_name:
-        raise RecipeError("set `model_name_or_path` and `dataset_name` (in the YAML or on the command line)")
-    quantization_config = get_quantization_config(model_args)
+    require(model_args.model_name_or_path, script_args.dataset_name, script_args.dataset_config)
+    check_master_weights(model_args.dtype, model_args.use_peft)
+    resume = resolve_resume(training_args.resume_from_checkpoint, training_args.output_dir)
     training_args.model_init_kwargs = {
         "revision": model_args.model_revision,
         "dtype": model_args.dtype,
@@ -89,16 +101,17 @@ def main(script_args, training_args, model_args, data_args) -> None:
         train_dataset=train_dataset,
         processing_class=tokenizer,
         peft_config=get_peft_config(model_args),
-        quantization_config=quantization_config,
+        quantization_config=get_quantization_config(model_args),
     )
-    trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
+    trainer.train(resume_from_checkpoint=resume)
     trainer.save_model(training_args.output_dir)
     if trainer.accelerator.is_main_process:
         tokenizer.save_pretrained(training_args.output_dir)
-        write_run_info(
+        write_train_record(
             training_args.output_dir, recipe="sft", base_model=model_args.model_name_or_path,
-            dataset=script_args.dataset_name, config=script_args.dataset_config, use_peft=model_args.use_peft,
-            pad_token_set=pad_token_set, truncation=report.as_dict(), losses=_losses(trainer),
+            dataset=script_args.dataset_name, config=script_args.dataset_config, seed=training_args.seed,
+            use_peft=model_args.use_peft, pad_token_set=pad_token_set, truncation=report.as_dict(),
+            losses=_losses(trainer), resumed_from=resume,
         )
     trainer.accelerator.print(f"model saved to {training_args.output_dir}")
 

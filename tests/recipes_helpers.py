@@ -10,8 +10,12 @@ from __future__ import annotations
 from pathlib import Path
 
 
-def build_sample(out: Path, configs: str = "definition,steps_ordered,steps_shuffled,steps_reversed") -> Path:
-    """The embedded sample with only the configurations the recipes train on."""
+ALL_INSTANCE_CONFIGS = ("definition,definition_pos,steps_ordered,steps_ordered_pos,steps_shuffled,steps_reversed,"
+                        "steps_only,steps_ordered_hq")
+
+
+def build_sample(out: Path, configs: str = ALL_INSTANCE_CONFIGS) -> Path:
+    """The embedded sample with the instance configurations the recipes train on (every one by default)."""
     from release_helpers import build_sample as build
 
     return build(out, out.parent / "table-cache", "--configs", configs)
@@ -42,7 +46,8 @@ def train_tokenizer(texts: list[str], out: Path, pad: bool = True, seq2seq: bool
     return out
 
 
-def tiny_causal_lm(tokenizer_dir: Path, out: Path) -> Path:
+def tiny_causal_lm(tokenizer_dir: Path, out: Path, always_eos: bool = False) -> Path:
+    """A 2-layer Llama; ``always_eos`` makes it predict EOS after every prompt (tests that generation stops)."""
     import torch
     from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
@@ -51,9 +56,18 @@ def tiny_causal_lm(tokenizer_dir: Path, out: Path) -> Path:
     config = LlamaConfig(
         vocab_size=len(tok), hidden_size=48, intermediate_size=96, num_hidden_layers=2, num_attention_heads=4,
         num_key_value_heads=2, max_position_embeddings=2048, eos_token_id=tok.eos_token_id, bos_token_id=None,
-        pad_token_id=tok.pad_token_id, tie_word_embeddings=True,
+        pad_token_id=tok.pad_token_id, tie_word_embeddings=not always_eos,
     )
-    LlamaForCausalLM(config).save_pretrained(out)
+    model = LlamaForCausalLM(config)
+    if always_eos:  # layers add nothing, every embedding is positive on dim 0, only EOS reads dim 0
+        with torch.no_grad():
+            for layer in model.model.layers:
+                layer.self_attn.o_proj.weight.zero_()
+                layer.mlp.down_proj.weight.zero_()
+            model.model.embed_tokens.weight[:, 0] = 1.0
+            model.lm_head.weight.zero_()
+            model.lm_head.weight[tok.eos_token_id, 0] = 1.0
+    model.save_pretrained(out)
     tok.save_pretrained(out)
     return out
 

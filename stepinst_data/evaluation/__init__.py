@@ -1,6 +1,9 @@
 """Evaluation: a built configuration and a model in, official SUP-NATINST scores out.
 
 metrics.py (exact match and ROUGE-L, the official way), training.py (what the recipes share:
-loading a config, tokenization, device checks), predict.py (greedy generation), report.py
-(per-run reports and the comparison table).
+loading a config, tokenization, device checks, checkpoints), predict.py (greedy generation: HF
+generate, or vLLM for causal LMs and LoRA adapters), run_record.py (the records a run leaves:
+``stepinst_run.json`` of training, ``run.json`` + ``scores.jsonl`` of evaluation), grid.py (the
+resumable models × configs × seeds experiment), significance.py (paired bootstrap), report.py
+(per-run reports and the comparison table over seeds).
 """

@@ -179,6 +179,23 @@ def score(predictions: dict[str, str], references: dict[str, dict]) -> dict[str,
     return results
 
 
+def instance_scores(predictions: dict[str, str], references: dict[str, dict]) -> list[dict]:
+    """Per-instance exact match and ROUGE-L (0-100, max over references), for paired significance tests.
+
+    The mean of each column over the instances is the overall score of :func:`score`; a missing
+    prediction scores as the empty string, as there.
+    """
+    rows = []
+    for i, ref in references.items():
+        prediction = predictions.get(i, "")
+        rows.append({
+            "id": i, "task_id": ref.get("task_id"), "task_category": ref.get("task_category"),
+            "exact_match": 100.0 * metric_max_over_references(exact_match, prediction, ref["references"]),
+            "rougeL": 100.0 * metric_max_over_references(rouge_l, prediction, ref["references"]),
+        })
+    return rows
+
+
 def score_files(predictions: str | os.PathLike, references: str | os.PathLike) -> dict[str, float]:
     return score(read_predictions(predictions), read_references(references))
 

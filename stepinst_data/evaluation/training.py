@@ -10,7 +10,6 @@ nothing here renders or re-encodes a prompt.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from dataclasses import asdict, dataclass
@@ -20,7 +19,6 @@ from typing import Any, Literal
 logger = logging.getLogger(__name__)
 
 TruncationSide = Literal["left", "right"]
-RUN_INFO = "stepinst_run.json"
 REQUIRED_COLUMNS = ("id", "prompt", "completion", "outputs", "task_name", "category")
 
 
@@ -174,17 +172,60 @@ def check_device(bf16: bool = False, fp16: bool = False, load_in_4bit: bool = Fa
     return device
 
 
-def write_run_info(output_dir: str | os.PathLike, **info: Any) -> Path:
-    """Record what a model was trained from, so evaluation and comparison can label it."""
-    path = Path(output_dir) / RUN_INFO
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(info, indent=2, default=str) + "\n", encoding="utf-8")
-    return path
+def require(model_name_or_path: str | None, dataset_name: str | None, dataset_config: str | None) -> None:
+    """The three values every recipe needs, with the flag to set when one is missing."""
+    from ..dataset.configs import INSTANCE_CONFIGS
+
+    if not model_name_or_path or not dataset_name:
+        raise RecipeError("set `model_name_or_path` and `dataset_name` (in the YAML or on the command line)")
+    if not dataset_config:
+        raise RecipeError(f"set `--dataset_config`: the configuration to use, one of {', '.join(INSTANCE_CONFIGS)}")
 
 
-def read_run_info(model_dir: str | os.PathLike) -> dict[str, Any]:
-    path = Path(model_dir) / RUN_INFO
-    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+def check_master_weights(dtype: str | None, use_peft: bool) -> None:
+    """Warn when full fine-tuning would update bf16/fp16 weights directly.
+
+    An Adam update of a weight is often below half a bf16 ulp at learning rates near 1e-5: rounded
+    back into a bf16 weight it is lost. Loading fp32 weights and computing in bf16 (``bf16=True``,
+    autocast) keeps every update.
+    """
+    if not use_peft and dtype in ("bfloat16", "float16"):
+        logger.warning("full fine-tuning with `dtype=%s` weights loses small updates to rounding; "
+                       "pass `--dtype float32` (fp32 master weights) and keep `--bf16 true` for bf16 compute", dtype)
+
+
+def last_checkpoint(output_dir: str | os.PathLike) -> Path | None:
+    """The newest complete ``checkpoint-N`` folder of a run (the Trainer writes ``trainer_state.json`` last)."""
+    folder = Path(output_dir)
+    if not folder.is_dir():
+        return None
+    steps = []
+    for path in folder.glob("checkpoint-*"):
+        suffix = path.name.removeprefix("checkpoint-")
+        if suffix.isdigit() and (path / "trainer_state.json").is_file():
+            steps.append((int(suffix), path))
+    return max(steps)[1] if steps else None
+
+
+def resolve_resume(value: str | bool | None, output_dir: str | os.PathLike) -> str | None:
+    """``--resume_from_checkpoint``: ``True`` means the newest complete checkpoint in ``output_dir``.
+
+    transformers types the flag as a path, so ``True`` on the command line arrives as the string
+    ``"True"`` and the Trainer would look for a folder of that name.
+    """
+    if value is None or str(value).lower() in ("false", "no", "0", ""):
+        return None
+    if value is True or str(value).lower() in ("true", "yes", "1"):
+        found = last_checkpoint(output_dir)
+        if found is None:
+            raise RecipeError(f"`resume_from_checkpoint=True` but {output_dir} holds no complete checkpoint-N folder; "
+                              "drop the flag to start from scratch")
+        logger.info("resuming from %s", found)
+        return str(found)
+    if not Path(value, "trainer_state.json").is_file():
+        raise RecipeError(f"`resume_from_checkpoint={value}` is not a checkpoint folder (no trainer_state.json); "
+                          "pass a checkpoint-N folder, or `True` for the newest one in `output_dir`")
+    return str(value)
 
 
 def run_recipe(make_parser, main, argv: list[str] | None = None) -> None:

@@ -1,0 +1,103 @@
+"""The paper's experiment as one command: recipes × dataset configurations × seeds, trained then evaluated.
+
+Each run lives in ``OUT/<recipe>-<config>-seed<k>/`` (the model, its checkpoints, then
+``metrics.json`` beside it). Interrupt the grid at any point and run the same command again:
+finished runs are skipped, an interrupted run resumes from its last checkpoint. The effective
+batch stays at Tk-Instruct's 16 instances per optimizer step whatever ``--num-processes``.
+Everything after ``--`` is passed to every training run (``--max_steps 2``, ``--report_to trackio``,
+``--use_peft true`` ...). Progress goes to stderr and ``OUT/grid.log``; each run's output to its
+``train.log`` / ``evaluate.log``.
+
+```bash
+python recipes/grid.py --recipes t5-lm-adapt-base,qwen2.5-0.5b \
+    --configs definition,steps_ordered,steps_shuffled,steps_reversed --seeds 1,2,3 \
+    --dataset ORG/stepinst --out runs/
+python recipes/grid.py --recipes qwen2.5-3b --configs definition,steps_ordered --seeds 1,2,3 \
+    --dataset ORG/stepinst --out runs/ --num-processes 8 -- --report_to trackio
+python recipes/compare.py runs/ --out table.md
+```
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+RECIPES = Path(__file__).resolve().parent
+
+
+def make_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+                                     epilog="Arguments after `--` go to every training run.")
+    parser.add_argument("--recipes", required=True, help="comma-separated recipe names under recipes/configs/{sft,seq2seq}/")
+    parser.add_argument("--configs", required=True, help="comma-separated dataset configurations (definition, steps_ordered, ...)")
+    parser.add_argument("--seeds", default="1,2,3", help="comma-separated training seeds")
+    parser.add_argument("--dataset", required=True, help="dataset folder built by `stepinst build`, or a Hub id")
+    parser.add_argument("--out", required=True, help="the grid's folder: one subfolder per run")
+    parser.add_argument("--num-processes", type=int, default=1, help="processes (GPUs) per training run, via accelerate")
+    parser.add_argument("--accelerate-config", default=None, help="accelerate YAML (default: recipes/accelerate/ddp.yaml)")
+    parser.add_argument("--instances-per-step", type=int, default=16, help="effective batch kept over processes (Tk-Instruct: 16)")
+    parser.add_argument("--limit", type=int, default=None, help="evaluate the first N test rows only (smoke tests)")
+    parser.add_argument("--max-new-tokens", type=int, default=128, help="evaluation: tokens generated (official: 128)")
+    parser.add_argument("--backend", choices=["hf", "vllm"], default="hf", help="evaluation backend (T5 always uses hf)")
+    parser.add_argument("--eval-batch-size", type=int, default=16, help="evaluation: prompts per batch (hf)")
+    parser.add_argument("--dry-run", action="store_true", help="print each run's state and commands, run nothing")
+    return parser
+
+
+def parse(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
+    split = argv.index("--") if "--" in argv else len(argv)
+    return make_parser().parse_args(argv[:split]), argv[split + 1 :]
+
+
+def main(args: argparse.Namespace, overrides: list[str]) -> None:
+    import logging
+    import shlex
+
+    from stepinst_data.evaluation.grid import GridOptions, batch_plan, eval_command, execute, find_recipe, plan, train_command
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(out / "grid.log", encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    grid_logger = logging.getLogger("stepinst_data.evaluation.grid")
+    grid_logger.addHandler(handler)
+    grid_logger.setLevel(logging.INFO)
+
+    recipes = [find_recipe(RECIPES / "configs", name) for name in _split(args.recipes)]
+    runs = plan(recipes, _split(args.configs), [int(s) for s in _split(args.seeds)], out)
+    eval_args = ["--max_new_tokens", str(args.max_new_tokens), "--backend", args.backend, "--batch_size", str(args.eval_batch_size)]
+    if args.limit is not None:
+        eval_args += ["--limit", str(args.limit)]
+    options = GridOptions(dataset=args.dataset, recipes_dir=RECIPES, overrides=overrides, processes=args.num_processes,
+                          accelerate_config=args.accelerate_config and Path(args.accelerate_config),
+                          eval_args=eval_args, instances_per_step=args.instances_per_step)
+    if args.dry_run:
+        for run in runs:
+            batch = batch_plan(run.recipe, overrides, args.num_processes, args.instances_per_step)
+            status = run.status()
+            print(f"# {run.name}: {status}")
+            if status in ("new", "interrupted"):
+                print(shlex.join(train_command(run, options, batch, resume=status == "interrupted")))
+            if status != "done":
+                print(shlex.join(eval_command(run, options)))
+        return
+    found = execute(runs, options)
+    skipped = sum(status == "done" for status in found.values())
+    print(f"{len(runs)} runs in {out}: {len(runs) - skipped} trained/evaluated now, {skipped} already done. "
+          f"Compare them: python recipes/compare.py {out} --out {out / 'table.md'}")
+
+
+def _split(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+if __name__ == "__main__":
+    import logging
+
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    try:
+        main(*parse(sys.argv[1:]))
+    except ValueError as e:  # GridError, and bad --seeds
+        sys.exit(f"error: {e}")
