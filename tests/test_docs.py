@@ -59,3 +59,30 @@ def test_documented_grid_command_parses(doc, line, monkeypatch):
     own = argv[: argv.index("--")] if "--" in argv else argv
     options = grid.make_parser().parse_args(own)
     assert options.recipes and options.configs and options.dataset and options.out, line
+
+
+def _subcommands(parser) -> list[tuple[str, object]]:
+    """Every (prog, parser) below ``parser``, nested groups (``steps batch``) included."""
+    found = []
+    for action in parser._actions:
+        for sub in (getattr(action, "choices", None) or {}).values() if action.__class__.__name__ == "_SubParsersAction" else ():
+            found += [(sub.prog, sub), *_subcommands(sub)]
+    return found
+
+
+OLD_SPELLINGS = ("--repo-id", "--validation-tasks", "--into", "STORE")
+
+
+@pytest.mark.parametrize(("prog", "parser"), _subcommands(make_parser()), ids=lambda p: getattr(p, "prog", p))
+def test_help_shows_no_old_spelling(prog, parser):
+    text = parser.format_help()
+    assert not [old for old in OLD_SPELLINGS if re.search(rf"(?<![\w-]){re.escape(old)}\b", text)], text
+    assert "(default: None)" not in text  # an option without a default says in words what happens
+
+
+def test_judge_with_examples_warns_and_changes_nothing(capsys):
+    args = make_parser().parse_args(["rate", "judge", "--sample", "--model", "m", "--ratings", "j.jsonl", "--with-examples"])
+    assert "`--with-examples` is deprecated" in capsys.readouterr().err
+    assert args.with_examples is None  # the judge's prompt has no examples to show
+    judge = dict(_subcommands(make_parser()))["stepinst rate judge"]
+    assert "--with-examples" not in judge.format_help()
