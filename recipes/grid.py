@@ -28,7 +28,9 @@ RECIPES = Path(__file__).resolve().parent
 
 
 def make_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    from stepinst_data.commands.options import HelpFormatter  # shows real defaults only, not "(default: None)"
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], formatter_class=HelpFormatter,
                                      epilog="Arguments after `--` go to every training run.")
     parser.add_argument("--recipes", required=True, help="comma-separated recipe names under recipes/configs/{sft,seq2seq}/")
     parser.add_argument("--configs", required=True, help="comma-separated dataset configurations (definition, steps_ordered, ...)")
@@ -38,7 +40,7 @@ def make_parser() -> argparse.ArgumentParser:
     parser.add_argument("--num-processes", type=int, default=1, help="processes (GPUs) per training run, via accelerate")
     parser.add_argument("--accelerate-config", default=None, help="accelerate YAML (default: recipes/accelerate/ddp.yaml)")
     parser.add_argument("--instances-per-step", type=int, default=16, help="effective batch kept over processes (Tk-Instruct: 16)")
-    parser.add_argument("--limit", type=int, default=None, help="evaluate the first N test rows only (smoke tests)")
+    parser.add_argument("--limit", type=int, default=None, help="evaluate the first N test rows only (smoke tests; default: every row)")
     parser.add_argument("--max-new-tokens", type=int, default=128, help="evaluation: tokens generated (official: 128)")
     parser.add_argument("--backend", choices=["hf", "vllm"], default="hf", help="evaluation backend (T5 always uses hf)")
     parser.add_argument("--eval-batch-size", type=int, default=16, help="evaluation: prompts per batch (hf)")

@@ -24,7 +24,8 @@ def register(subparsers) -> None:
     options.add_num_proc(build, "parse task files and write configurations")
     options.add_out(build, "the dataset folder to write", default="stepinst")
     build.add_argument("--configs", help="comma-separated configs to build (default: every one the inputs serve)")
-    build.add_argument("--overwrite", action="store_true", help="replace an --out folder that holds other files")
+    build.add_argument("--overwrite", action="store_true", help="replace a card (README.md) of a previous build that was edited by hand; files stepinst "
+                       "did not write are never deleted, with or without it")
     sampling = Sampling()
     build.add_argument("--max-num-instances-per-task", type=int, default=sampling.max_num_instances_per_task,
                        help="instances sampled (seeded) per train/validation task")

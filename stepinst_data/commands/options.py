@@ -104,7 +104,7 @@ def add_deprecated(parser: Any, old: str, dest: str, new: str, note: str = "", *
 
 def add_corpus(parser: argparse.ArgumentParser, sample_gives: str = "tasks", required: bool = True) -> None:
     """``--natinst``, ``--sample`` and ``--cache-dir``: where the tasks come from."""
-    absent = "required unless --sample" if required else "task names are not checked"
+    absent = "required unless --sample" if required else "without it and --steps, task names are not checked"
     parser.add_argument("--natinst", help=f"{NATINST_HELP} (default: none; {absent})")
     parser.add_argument("--sample", action="store_true",
                         help=f"use the embedded 12-task sample's {sample_gives} for the inputs not given")
@@ -191,10 +191,13 @@ def add_task_selection(parser: argparse.ArgumentParser) -> None:
     add_num_proc(parser)
 
 
-def add_model(parser: argparse.ArgumentParser) -> None:
-    """The model, the prompt variant and how tokens are counted and priced."""
+def add_model(parser: argparse.ArgumentParser, with_examples: bool = True) -> None:
+    """The model, the prompt variant (``with_examples``: the steps prompt has one; the judge's has
+    none) and how tokens are counted and priced."""
     parser.add_argument("--model", required=True, help="model name sent to the server, e.g. gpt-4o-mini")
-    parser.add_argument("--with-examples", action="store_true", help="show 2 positive examples in the prompt")
+    if with_examples:
+        parser.add_argument("--with-examples", action="store_true",
+                            help="show 2 positive examples of each task in the steps prompt (another prompt version)")
     parser.add_argument("--encoding", help="tiktoken encoding for counting tokens (default: the model's)")
     parser.add_argument("--price-input", type=float, help="USD per 1M input tokens (default: the price table's)")
     parser.add_argument("--price-output", type=float, help="USD per 1M output tokens (default: the price table's)")

@@ -12,9 +12,11 @@ def register(subparsers) -> None:
         subparsers,
         "push",
         "check a built folder and upload it to a Hugging Face Hub dataset repo in one commit",
-        description="Validate FOLDER (built by `stepinst build`) and upload it to the dataset repo --repo "
-        "in one commit. Rerun the same command to finish an interrupted upload. The token comes from "
-        "HF_TOKEN or `hf auth login`.",
+        description="Check FOLDER (built by `stepinst build`) and upload it to the dataset repo --repo in one\n"
+        "commit; every problem found is listed before anything is sent. Rerun the same command to finish\n"
+        "an interrupted upload. The token comes from HF_TOKEN or `hf auth login` and is never printed.",
+        examples=("stepinst push stepinst --repo ORG/stepinst --dry-run",
+                  "stepinst push stepinst --repo ORG/stepinst --private"),
     )
     push.add_argument("folder", help="a folder built by `stepinst build`")
     options.add_repo(push, "the repo to upload to (created when missing)", required=True)

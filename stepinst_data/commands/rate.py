@@ -50,7 +50,7 @@ def register(subparsers) -> None:
     imp.set_defaults(func=run_import)
 
     report = options.add_command(commands, "report", "show score distributions, agreement and disputed tasks of a store")
-    options.add_ratings_store(report, "read", required=True, old="STORE")
+    options.add_ratings_store(report, "read (required)", required=True, old="STORE")
     report.add_argument("--plot", help="also write a PNG of the score distributions to this file (default: none)")
     report.add_argument("--json", action="store_true", help="print the report as JSON")
     report.add_argument("--top", type=int, default=5, help="how many disputed tasks to list")

@@ -17,7 +17,7 @@ def register(subparsers) -> None:
     )
     refs.add_argument("dataset", help="a folder built by `stepinst build`, or a Hub dataset id")
     refs.add_argument("--config", default="steps_ordered", help="instance configuration")
-    refs.add_argument("--split", default="test", help="split")
+    refs.add_argument("--split", default="test", help="the split whose references are written")
     options.add_out(refs, "the references file to write (JSONL)", default="references.jsonl")
     refs.add_argument("--cache-dir", help="the datasets cache folder (default: datasets' own, $HF_DATASETS_CACHE)")
     refs.set_defaults(func=run_references)

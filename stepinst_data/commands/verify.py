@@ -14,10 +14,10 @@ def register(subparsers) -> None:
         examples=("stepinst verify stepinst --natinst PATH_OR_URL --steps steps.jsonl --ratings ratings.jsonl",
                   "stepinst verify ORG/stepinst --natinst PATH_OR_URL --steps steps.jsonl --ratings ratings.jsonl"),
         description=(
-            "Check every data file of FOLDER_OR_REPO against its stepinst_build.json, check the inputs against the "
-            "hashes it records, then rebuild with the recorded parameters in a temporary folder and compare the data "
-            "files byte for byte. Prints one line per difference and exits 1; exits 0 only when everything matches. "
-            "A Hub repo is read with huggingface_hub (the manifest and the data files only)."
+            "Check every data file of FOLDER_OR_REPO against its stepinst_build.json, check the inputs against\n"
+            "the hashes it records, then rebuild with the recorded parameters in a temporary folder and compare\n"
+            "the data files byte for byte. Prints one line per difference and exits 1; exits 0 only when\n"
+            "everything matches. A Hub repo is read with huggingface_hub (the manifest and the data files only)."
         ),
     )
     verify.add_argument("release", metavar="FOLDER_OR_REPO", help="a folder built by `stepinst build`, or a Hub dataset repo ORG/NAME")
