@@ -208,7 +208,7 @@ def provenance_section(manifest: dict[str, Any]) -> str:
     if ratings:
         lines.append(
             f"| ratings store | `{ratings['file']}`, sha256 {_short(ratings['sha256'])}; {ratings['records']} ratings "
-            f"by {ratings['annotators']} annotators, rubric `{ratings['rubric']}` |"
+            f"by {ratings['annotators']} annotator{'' if ratings['annotators'] == 1 else 's'}, rubric `{ratings['rubric']}` |"
         )
     sampling = parameters.get("sampling") or {}
     lines += [

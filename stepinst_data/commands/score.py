@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 from . import options
 
@@ -27,6 +28,10 @@ def run_score(args: argparse.Namespace) -> int:
     from ..atomic import atomic_write
     from ..evaluation.metrics import score_files
 
+    for flag, path in (("--predictions", args.predictions), ("--references", args.references)):
+        if not Path(path).is_file():
+            raise FileNotFoundError(f"{flag} {path}: no such file"
+                                    + ("; write it with `stepinst references FOLDER --config NAME --out FILE`" if flag == "--references" else ""))
     results = score_files(args.predictions, args.references)
     text = json.dumps(results, indent=2)
     if args.out:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -56,19 +56,28 @@ class BuildInputs:
         ``ratings`` need the ratings store: without it the threshold would keep no train task.
         """
         configs = list(configs)
-        if any(c.uses_steps for c in configs):
-            self.check_steps()
+        with_steps = [c.name for c in configs if c.uses_steps]
+        if with_steps:
+            self.check_steps(with_steps)
         need_ratings = [c.name for c in configs if c.min_steps_quality is not None or c.ratings_only]
         if need_ratings and self.ratings is None:
             raise RatingsError(
                 f"configuration(s) {need_ratings} need human ratings: pass a ratings store (--ratings), "
                 "or leave them out of --configs"
             )
+        thresholded = [c.name for c in configs if c.min_steps_quality is not None]
+        if thresholded and not self.quality_by_task():
+            raise RatingsError(
+                f"configuration(s) {thresholded} keep train tasks by their human quality rating, but "
+                f"{self.ratings_path} holds no human rating (LLM-judge ratings, `llm:<model>`, never count): "
+                "their train split would be empty. Add human ratings, or leave them out of --configs"
+            )
 
-    def check_steps(self) -> None:
-        """Refuse to render step configurations from missing or stale steps."""
+    def check_steps(self, configs: Sequence[str] = ()) -> None:
+        """Refuse to render step configurations (``configs``, by name) from missing or stale steps."""
         if self.steps is None:
-            raise StepsStoreError("this configuration needs step-by-step instructions: pass a steps store (--steps)")
+            which = f"configuration(s) {list(configs)} need" if configs else "this configuration needs"
+            raise StepsStoreError(f"{which} step-by-step instructions: pass a steps store (--steps), or leave them out of --configs")
         problems = check_steps_for_tasks(self.steps, self.table.infos, self.steps_path)
         if problems:
             raise StepsStoreError("\n".join(problems))
