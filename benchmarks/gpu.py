@@ -16,7 +16,7 @@ source): nothing is downloaded. The tokenizer is a byte-level BPE trained on the
 the vocabulary the models compute with is the published one (its embedding and output layer cost
 what they cost). Useful tokens are counted exactly from the batches ``training_step`` receives.
 
-    python benchmarks/gpu.py                          # t5-lm-adapt-base and qwen2.5-0.5b -> benchmarks/results/gpu_<device>.json
+    python benchmarks/gpu.py                          # t5-lm-adapt-base, qwen2.5-0.5b -> results/gpu_<device>.json
     python benchmarks/gpu.py --models t5-lm-adapt-xl --out /tmp/xl.json
     python benchmarks/gpu.py --tiny --out /tmp/tiny.json   # tiny models on CPU (the test suite runs this)
     bash benchmarks/gpu_device.sh                     # the whole GPU run as one command (see its header)
@@ -96,14 +96,15 @@ PEAK_BF16_TFLOPS = [
 ]
 
 FLOP_FORMULA = (
-    "train FLOPs = 3 x forward FLOPs (backward = 2 x forward; activation recomputation not counted: this is MFU, "
-    "not hardware FLOPs utilisation). forward FLOPs of a micro-batch = 2 x P_tok x T (every nn.Linear weight a "
-    "token multiplies, the output layer included, tied or not; embedding lookups are free) + attention: "
-    "QK^T and AV cost 4 x s_q x s_k x (heads x head_dim) per layer and sequence, on the real per-instance "
-    "lengths (padding-free segments or non-pad tokens): causal self-attention counts half of s^2 (the "
-    "masked half is not needed), T5 encoder self-attention all of s_enc^2, T5 cross-attention s_dec x s_enc. "
-    "T5: encoder tokens multiply the encoder's weights and the decoder's cross-attention K/V; decoder tokens "
-    "the rest of the decoder and lm_head. Only non-pad tokens count. mfu = FLOPs / timed seconds / peak."
+    "train FLOPs = 3 x forward FLOPs = 6 x P_tok x T + 3 x attention (backward = 2 x forward; activation "
+    "recomputation not counted: this is MFU, not hardware FLOPs utilisation). forward FLOPs of a micro-batch "
+    "= 2 x P_tok x T (every nn.Linear weight a token multiplies, the output layer included, tied or not; "
+    "embedding lookups are free) + attention: QK^T and AV cost 4 x s_q x s_k x (heads x head_dim) per layer "
+    "and sequence, on the real per-instance lengths (padding-free segments or non-pad tokens): causal self-"
+    "attention counts half of s^2 (the masked half is not needed), T5 encoder self-attention all of s_enc^2, "
+    "T5 cross-attention s_dec x s_enc. T5: encoder tokens multiply the encoder's weights and the decoder's "
+    "cross-attention K/V; decoder tokens the rest of the decoder and lm_head. Only non-pad tokens count. mfu "
+    "= FLOPs / timed seconds / peak."
 )
 
 
@@ -235,26 +236,31 @@ def instance_lengths(inputs: dict, encoder_decoder: bool) -> tuple[list[int], li
 
 @dataclass
 class StepLedger:
-    """Tokens and FLOPs per optimizer step (from the micro-batches ``training_step`` receives), clock per step end."""
+    """The micro-batches ``training_step`` received, by optimizer step, and the clock at each step's end.
+
+    The batches are kept (references only) and counted after training: counting on the fly would
+    read GPU tensors and stall the device between micro-batches.
+    """
 
     flop_model: FlopModel
-    tokens: dict = field(default_factory=dict)
-    loss_tokens: dict = field(default_factory=dict)
-    flops: dict = field(default_factory=dict)
+    batches: list = field(default_factory=list)
     ends: dict = field(default_factory=dict)
 
     def record(self, step: int, inputs: dict) -> None:
-        enc, dec = instance_lengths(inputs, self.flop_model.encoder_layers > 0)
-        self.tokens[step] = self.tokens.get(step, 0) + sum(enc) + sum(dec)
-        self.loss_tokens[step] = self.loss_tokens.get(step, 0) + int((inputs["labels"] != -100).sum())
-        self.flops[step] = self.flops.get(step, 0.0) + self.flop_model.train_flops(enc, dec)
+        keep = ("input_ids", "attention_mask", "labels", "position_ids")
+        self.batches.append((step, {k: inputs[k] for k in keep if k in inputs}))
 
     def window(self, first: int, last: int) -> tuple[float, int, int, float]:
-        """Seconds, tokens, loss tokens and FLOPs of steps ``first + 1 .. last`` (clock from the end of ``first``)."""
-        steps = range(first + 1, last + 1)
-        seconds = self.ends[last] - self.ends[first]
-        return (seconds, sum(self.tokens[s] for s in steps), sum(self.loss_tokens[s] for s in steps),
-                sum(self.flops[s] for s in steps))
+        """Seconds, useful tokens, loss tokens and FLOPs of steps ``first + 1 .. last`` (clock from the end of ``first``)."""
+        tokens = loss_tokens = 0
+        flops = 0.0
+        for step, inputs in self.batches:
+            if first < step <= last:
+                enc, dec = instance_lengths(inputs, self.flop_model.encoder_layers > 0)
+                tokens += sum(enc) + sum(dec)
+                loss_tokens += int((inputs["labels"] != -100).sum())
+                flops += self.flop_model.train_flops(enc, dec)
+        return self.ends[last] - self.ends[first], tokens, loss_tokens, flops
 
 
 def recipe_module(recipe: str):
@@ -285,8 +291,8 @@ def attention_implementation(cuda: bool) -> str:
     return "flash_attention_2" if cuda and importlib.util.find_spec("flash_attn") else "sdpa"
 
 
-def time_training(trainer, warmup: int, steps: int, sync) -> tuple[StepLedger, float]:
-    """Train ``warmup + steps`` optimizer steps; the ledger of every step and the peak memory (GiB)."""
+def time_training(trainer, sync) -> tuple[StepLedger, float]:
+    """Train (``max_steps`` optimizer steps); the ledger of every step and the peak memory (GiB)."""
     import torch
     from transformers import TrainerCallback
 
@@ -312,7 +318,7 @@ def time_training(trainer, warmup: int, steps: int, sync) -> tuple[StepLedger, f
 
 def train_figures(spec: ModelSpec, model_dir: Path, dataset: Path, tmp: Path, args, env: dict) -> dict:
     trainer, training_args = recipe_trainer(spec, model_dir, dataset, tmp, args, env["cuda"])
-    ledger, peak = time_training(trainer, args.warmup_steps, args.steps, env["sync"])
+    ledger, peak = time_training(trainer, env["sync"])
     seconds, tokens, loss_tokens, flops = ledger.window(args.warmup_steps, args.warmup_steps + args.steps)
     flop_model = ledger.flop_model
     mfu = None if env["peak_tflops"] is None else flops / seconds / (env["peak_tflops"] * 1e12)
@@ -520,6 +526,20 @@ def make_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def report_header(args, env: dict, argv: list[str] | None) -> dict:
+    """What a reader needs to trust the figures: the command, the device, the versions, the peak and the formula."""
+    command = ["python", *sys.argv] if argv is None else ["python", "benchmarks/gpu.py", *argv]
+    return {
+        "command": shlex.join(command), "device": env["name"], "tiny": args.tiny, "versions": versions(),
+        "peak_bf16_tflops": env["peak_tflops"], "peak_source": env["peak_source"], "flop_formula": FLOP_FORMULA,
+        "data": "the embedded sample's steps_ordered configuration (train split for training, test split for "
+                "generation), prompts as rendered by stepinst_data; random weights, so loss values mean nothing",
+        "eval_note": "generation is forced to exactly max_new_tokens (min_new_tokens) so that random weights that "
+                     "emit EOS early do not flatter prompts/s; a trained model that stops earlier is faster",
+        "models": [],
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     args = make_parser().parse_args(argv)
     names = [n.strip() for n in args.models.split(",") if n.strip()]
@@ -536,16 +556,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     env = device_environment(args.peak_tflops)
     out = args.out or ROOT / "benchmarks" / "results" / f"gpu_{slug(env['name'])}.json"
-    report = {
-        "command": shlex.join(["python", *sys.argv]) if argv is None else shlex.join(["python", "benchmarks/gpu.py", *argv]),
-        "device": env["name"], "tiny": args.tiny, "versions": versions(),
-        "peak_bf16_tflops": env["peak_tflops"], "peak_source": env["peak_source"], "flop_formula": FLOP_FORMULA,
-        "data": "the embedded sample's steps_ordered configuration (train split for training, test split for "
-                "generation), prompts as rendered by stepinst_data; random weights, so loss values mean nothing",
-        "eval_note": "generation is forced to exactly max_new_tokens (min_new_tokens) so that random weights that "
-                     "emit EOS early do not flatter prompts/s; a trained model that stops earlier is faster",
-        "models": [],
-    }
+    report = report_header(args, env, argv)
     with tempfile.TemporaryDirectory(prefix="stepinst-gpu-") as name:
         tmp = Path(name)
         dataset = build_sample(tmp)
