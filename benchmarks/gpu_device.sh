@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The GPU figures of the recipes (issue 13) as ONE command on a machine with one CUDA GPU and no network.
 #
-# The GPU machine has torch, accelerate, peft, tokenizers, pandas, pyarrow, ... but not trl, datasets,
+# The GPU machine has torch, pandas, pyarrow, tokenizers, accelerate, peft, ... but not trl, datasets,
 # krippendorff or rouge_score, and maybe older transformers/huggingface_hub than the recipes need. They
 # travel with the working tree as wheels, pinned to the versions installed here (what the tests ran with).
 #
@@ -21,7 +21,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 WHEELS=.whl
-ROOTS="trl datasets transformers tokenizers huggingface_hub accelerate safetensors krippendorff rouge_score nltk pyyaml tqdm filelock jinja2 packaging ${EXTRA:-}"
+ROOTS="trl datasets transformers tokenizers huggingface_hub accelerate peft safetensors krippendorff rouge_score nltk pyyaml tqdm filelock jinja2 packaging ${EXTRA:-}"
 # On the GPU machine already, and heavy or built against its CUDA: never carried.
 SKIP="torch numpy pandas pyarrow scipy triton sympy networkx pillow psutil typer"  # typer: transformers' CLI only
 
