@@ -518,7 +518,8 @@ def make_parser() -> argparse.ArgumentParser:
     parser.add_argument("--warmup-steps", type=int, default=3, help="optimizer steps before the clock starts")
     parser.add_argument("--steps", type=int, default=10, help="timed optimizer steps (16 instances each)")
     parser.add_argument("--eval-prompts", type=int, default=128, help="timed test prompts (after one warm-up batch)")
-    parser.add_argument("--vocab-size", type=int, default=8000, help="largest BPE vocabulary trained on the sample (its text yields about 2,000)")
+    parser.add_argument("--vocab-size", type=int, default=8000,
+                        help="largest BPE vocabulary trained on the sample (its text yields about 2,000)")
     parser.add_argument("--peak-tflops", type=float, default=None,
                         help="the GPU's dense bf16 peak (default: from the table of known GPUs)")
     parser.add_argument("--tiny", action="store_true",
