@@ -80,17 +80,20 @@ def tk_instruct_training_arguments():
     return TkInstructTrainingArguments
 
 
-def main(script_args, training_args) -> None:
+def build_trainer(script_args, training_args):
+    """The recipe's ``Seq2SeqTrainer`` (checked arguments, tokenized rows, length-grouped batches), not yet trained.
+
+    ``main`` trains it; ``benchmarks/gpu.py`` times it, so the figures it prints are this recipe's.
+    Returns the trainer, the tokenizer, the truncation report and whether a pad token was set.
+    """
     from transformers import AutoModelForSeq2SeqLM, AutoTokenizer, DataCollatorForSeq2Seq, Seq2SeqTrainer
 
-    from stepinst_data.evaluation.run_record import write_train_record
     from stepinst_data.evaluation.training import (
-        RecipeError, check_device, ensure_pad_token, load_instance_split, require, resolve_resume, tokenize_seq2seq,
+        RecipeError, check_device, ensure_pad_token, load_instance_split, require, tokenize_seq2seq,
     )
 
     check_device(training_args.bf16, training_args.fp16, use_cpu=training_args.use_cpu)
     require(script_args.model_name_or_path, script_args.dataset_name, script_args.dataset_config)
-    resume = resolve_resume(training_args.resume_from_checkpoint, training_args.output_dir)
     tokenizer = AutoTokenizer.from_pretrained(script_args.model_name_or_path)
     pad_token_set = ensure_pad_token(tokenizer, script_args.model_name_or_path)
     rows = load_instance_split(script_args.dataset_name, script_args.dataset_config, script_args.dataset_train_split,
@@ -113,6 +116,15 @@ def main(script_args, training_args) -> None:
         data_collator=DataCollatorForSeq2Seq(tokenizer, model=model, label_pad_token_id=-100),
         processing_class=tokenizer,
     )
+    return trainer, tokenizer, report, pad_token_set
+
+
+def main(script_args, training_args) -> None:
+    from stepinst_data.evaluation.run_record import write_train_record
+    from stepinst_data.evaluation.training import resolve_resume
+
+    resume = resolve_resume(training_args.resume_from_checkpoint, training_args.output_dir)
+    trainer, tokenizer, report, pad_token_set = build_trainer(script_args, training_args)
     trainer.train(resume_from_checkpoint=resume)
     trainer.save_model(training_args.output_dir)
     if trainer.is_world_process_zero():

@@ -59,21 +59,23 @@ class StepInstArguments:
     dataset_cache_dir: str | None = field(default=None, metadata={"help": "datasets cache folder"})
 
 
-def main(script_args, training_args, model_args, data_args) -> None:
+def build_trainer(script_args, training_args, model_args, data_args):
+    """The recipe's ``SFTTrainer`` (checked arguments, tokenized rows, padding-free batching), not yet trained.
+
+    ``main`` trains it; ``benchmarks/gpu.py`` times it, so the figures it prints are this recipe's.
+    Returns the trainer, the tokenizer, the truncation report and whether a pad token was set.
+    """
     from transformers import AutoTokenizer
     from trl import SFTTrainer, get_peft_config, get_quantization_config
 
-    from stepinst_data.evaluation.run_record import write_train_record
     from stepinst_data.evaluation.training import (
-        check_device, check_master_weights, ensure_pad_token, load_instance_split, require, resolve_resume,
-        tokenize_causal,
+        check_device, check_master_weights, ensure_pad_token, load_instance_split, require, tokenize_causal,
     )
 
     check_device(training_args.bf16, training_args.fp16, model_args.load_in_4bit, model_args.load_in_8bit,
                  model_args.attn_implementation, training_args.use_cpu)
     require(model_args.model_name_or_path, script_args.dataset_name, script_args.dataset_config)
     check_master_weights(model_args.dtype, model_args.use_peft)
-    resume = resolve_resume(training_args.resume_from_checkpoint, training_args.output_dir)
     training_args.model_init_kwargs = {
         "revision": model_args.model_revision,
         "dtype": model_args.dtype,
@@ -103,6 +105,15 @@ def main(script_args, training_args, model_args, data_args) -> None:
         peft_config=get_peft_config(model_args),
         quantization_config=get_quantization_config(model_args),
     )
+    return trainer, tokenizer, report, pad_token_set
+
+
+def main(script_args, training_args, model_args, data_args) -> None:
+    from stepinst_data.evaluation.run_record import write_train_record
+    from stepinst_data.evaluation.training import resolve_resume
+
+    resume = resolve_resume(training_args.resume_from_checkpoint, training_args.output_dir)
+    trainer, tokenizer, report, pad_token_set = build_trainer(script_args, training_args, model_args, data_args)
     trainer.train(resume_from_checkpoint=resume)
     trainer.save_model(training_args.output_dir)
     if trainer.accelerator.is_main_process:
