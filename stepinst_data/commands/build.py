@@ -14,7 +14,7 @@ def _add_input_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ratings", help="ratings store (JSONL)")
     parser.add_argument("--sample", action="store_true", help="use the embedded sample (tasks, steps and ratings)")
     parser.add_argument("--allow-missing-tasks", action="store_true", help="skip listed tasks that have no file")
-    parser.add_argument("--num-proc", type=int, default=1, help="parse task files and write configurations in N processes")
+    parser.add_argument("--num-proc", type=int, default=1, help="parse task files in N processes and write N configurations at a time")
     parser.add_argument("--cache-dir", help="where the parsed task table and archives are cached")
 
 
@@ -37,6 +37,7 @@ def register(subparsers) -> None:
     build.add_argument("--max-num-instances-per-eval-task", type=int, default=100)
     build.add_argument("--validation-tasks", type=int, default=0, help="train tasks moved to a validation split")
     build.add_argument("--seed", type=int, default=42)
+    build.add_argument("--no-progress", action="store_true", help="no progress bars (they show only on a terminal anyway)")
     build.add_argument("--repo-id", help="the Hub repo the card's quick start and citation name (default: stepinst/stepinst)")
     build.set_defaults(func=run_build)
 
@@ -66,7 +67,7 @@ def run_build(args: argparse.Namespace) -> int:
     sampling = Sampling(args.max_num_instances_per_task, args.max_num_instances_per_eval_task, args.seed)
     inputs = load_build_inputs(
         args.natinst, args.steps, args.ratings, sampling, args.validation_tasks,
-        args.num_proc, args.allow_missing_tasks, args.cache_dir,
+        args.num_proc, args.allow_missing_tasks, args.cache_dir, progress=False if args.no_progress else None,
     )
     configs = None
     if args.configs:
@@ -79,7 +80,10 @@ def run_build(args: argparse.Namespace) -> int:
         from ..dataset.export import default_configs
 
         configs = [c.with_params(**overrides) for c in default_configs(inputs)]
-    written = build_release(inputs, args.out, configs, overwrite=args.overwrite, num_proc=args.num_proc, repo_id=args.repo_id)
+    written = build_release(
+        inputs, args.out, configs, overwrite=args.overwrite, num_proc=args.num_proc, repo_id=args.repo_id,
+        progress=False if args.no_progress else None,
+    )
     print(f"built {args.out}: {len(written)} configs")
     print(format_stats({w.config.name: w.stats for w in written}))
     return 0

@@ -47,11 +47,12 @@ def load_build_inputs(
     num_proc: int = 1,
     allow_missing_tasks: bool = False,
     cache_dir: str | os.PathLike | None = None,
+    progress: bool | None = None,
 ) -> BuildInputs:
     """Parse the task files (or reuse the cached table) and read the stores."""
     cache = Path(cache_dir) if cache_dir else default_cache_dir()
     root = resolve_natinst(natinst, cache)
-    table = load_task_table(root, sampling, num_proc, allow_missing_tasks, cache)
+    table = load_task_table(root, sampling, num_proc, allow_missing_tasks, cache, progress)
     table = carve_validation(table, validation_tasks, sampling.seed)
     records = read_steps_store(steps) if steps else None
     store = read_ratings_store(ratings) if ratings else None

@@ -40,20 +40,25 @@ class StatsCollector:
         self.steps_per_task: dict[str, int] = {}
 
     def add(self, split: str, table: pa.Table) -> None:
+        """Fold one table in; per-row work stays in Arrow (this runs for every table written)."""
         entry = self.splits.setdefault(split, {"rows": 0, "tasks": set(), "prompt_chars": []})
         entry["rows"] += table.num_rows
-        tasks = table["task_name"].to_pylist()
-        entry["tasks"].update(tasks)
+        names = table["task_name"]
+        tasks = pc.unique(names)
+        entry["tasks"].update(tasks.to_pylist())
         if "prompt" in table.column_names:
-            entry["prompt_chars"].extend(pc.utf8_length(table["prompt"]).to_pylist())
-            self.steps_per_task.update(zip(tasks, pc.list_value_length(table["steps"]).to_pylist()))
+            entry["prompt_chars"].append(pc.utf8_length(table["prompt"]))
+            first_rows = pc.index_in(tasks, value_set=names)  # steps are the same on every row of a task
+            steps = pc.list_value_length(table["steps"].take(first_rows))
+            self.steps_per_task.update(zip(tasks.to_pylist(), steps.to_pylist()))
 
     def result(self) -> dict[str, Any]:
         stats: dict[str, Any] = {"splits": {}}
         for split, entry in self.splits.items():
             stats["splits"][split] = {"rows": entry["rows"], "tasks": len(entry["tasks"])}
             if entry["prompt_chars"]:
-                stats["splits"][split]["prompt_chars"] = _summary(entry["prompt_chars"])
+                lengths = pa.chunked_array(entry["prompt_chars"]).to_pylist()
+                stats["splits"][split]["prompt_chars"] = _summary(lengths)
         if any(self.steps_per_task.values()):
             stats["steps_per_task"] = _summary(list(self.steps_per_task.values()))
         return stats

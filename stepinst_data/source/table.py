@@ -22,6 +22,7 @@ from functools import partial
 from multiprocessing import get_context
 from pathlib import Path
 
+import msgspec
 from tqdm.auto import tqdm
 
 from .natinst import NatInstError, Sampling, Task, read_splits, read_task
@@ -67,10 +68,11 @@ class TaskTable:
         """
         split_of = {info.name: info.split for info in self.infos}
         passes: list[str | None] = list(self.split_names) if "validation" in self.split_names else [None]
+        decoder = msgspec.json.Decoder()
         for wanted in passes:
-            with open(self.path, encoding="utf-8") as f:
+            with open(self.path, "rb") as f:
                 for line in f:
-                    task = Task.from_dict(json.loads(line))
+                    task = Task.from_dict(decoder.decode(line))
                     split = split_of.get(task.name)
                     if split is not None and wanted in (None, split):
                         task.split = split
@@ -109,22 +111,25 @@ def _read_one(item: tuple[str, str], root: Path, sampling: Sampling) -> Task | s
         return str(e)
 
 
-def _parse_to_cache(root: Path, items: list[tuple[str, str]], sampling: Sampling, num_proc: int, path: Path) -> list[TaskInfo]:
+def _parse_to_cache(
+    root: Path, items: list[tuple[str, str]], sampling: Sampling, num_proc: int, path: Path, progress: bool | None
+) -> list[TaskInfo]:
     """Parse every task (in ``num_proc`` processes) and stream them to ``path``, atomically."""
     worker = partial(_read_one, root=root, sampling=sampling)
-    progress = dict(total=len(items), desc="Parsing task files", unit="task", disable=None)
+    bar = dict(total=len(items), desc="Parsing task files", unit="task", disable=None if progress is None else not progress)
     infos, errors = [], []
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".part-")
     pool = get_context("spawn").Pool(num_proc) if num_proc > 1 and len(items) > 1 else None
     try:
         results = pool.imap(worker, items, chunksize=1) if pool else map(worker, items)
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            for result in tqdm(results, **progress):
+        encoder = msgspec.json.Encoder()  # the cache holds only strings, ints and lists: plain JSON
+        with os.fdopen(fd, "wb") as f:
+            for result in tqdm(results, **bar):
                 if isinstance(result, str):
                     errors.append(result)
                     continue
-                f.write(json.dumps(result.to_dict(), ensure_ascii=False) + "\n")
+                f.write(encoder.encode(result.to_dict()) + b"\n")
                 infos.append(TaskInfo.of(result))
         if errors:
             raise NatInstError(f"{len(errors)} task file(s) could not be read:\n  " + "\n  ".join(errors))
@@ -142,8 +147,9 @@ def _missing_tasks(root: Path, splits: dict[str, list[str]]) -> list[str]:
 
 
 def _infos_from_cache(path: Path) -> list[TaskInfo]:
-    with open(path, encoding="utf-8") as f:
-        return [TaskInfo.of(Task.from_dict(json.loads(line))) for line in f]
+    decoder = msgspec.json.Decoder()
+    with open(path, "rb") as f:
+        return [TaskInfo.of(Task.from_dict(decoder.decode(line))) for line in f]
 
 
 def load_task_table(
@@ -152,8 +158,12 @@ def load_task_table(
     num_proc: int = 1,
     allow_missing_tasks: bool = False,
     cache_dir: Path | None = None,
+    progress: bool | None = None,
 ) -> TaskTable:
-    """Parse (or reuse the cached parse of) every task of the English-track train and test splits."""
+    """Parse (or reuse the cached parse of) every task of the English-track train and test splits.
+
+    ``progress``: a bar on stderr while parsing (None: only on a terminal).
+    """
     from .fetch import default_cache_dir
 
     splits = read_splits(root)
@@ -172,7 +182,7 @@ def load_task_table(
         logger.info("reusing the parsed task table %s", path)
         return TaskTable(path, _infos_from_cache(path), missing)
     items = [(name, split) for split, names in splits.items() for name in names]
-    return TaskTable(path, _parse_to_cache(root, items, sampling, num_proc, path), missing)
+    return TaskTable(path, _parse_to_cache(root, items, sampling, num_proc, path, progress), missing)
 
 
 def carve_validation(table: TaskTable, num_tasks: int, seed: int) -> TaskTable:
