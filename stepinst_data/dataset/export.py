@@ -16,7 +16,7 @@ import logging
 import os
 import shutil
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -162,16 +162,22 @@ def write_configs(
 
     bar = tqdm(total=len(inputs.table.infos) * len(instance_configs), desc=f"Writing {len(instance_configs)} configurations",
                unit="task", disable=None if progress is None else not progress)
+    def finish(jobs: list[Future], tasks: int) -> None:
+        for job in jobs:
+            job.result()
+            bar.update(tasks)
+
     with ThreadPoolExecutor(max(1, num_proc)) as pool, bar:
         try:
+            jobs: list[Future] = []
+            done = 0
             for tasks in task_chunks(inputs.table.iter_tasks()):
-                chunk = _Chunk(tasks)
-                for config in instance_configs[:1]:  # shared columns built before the threads start
+                chunk = _Chunk(tasks)  # read while the threads write the previous chunk
+                for config in instance_configs[:1]:  # the shared columns, built before the threads need them
                     next(chunk.parts(config, quality), None)
-                jobs = [pool.submit(write_chunk, config, chunk) for config in instance_configs]
-                for job in jobs:
-                    job.result()
-                    bar.update(len(tasks))
+                finish(jobs, done)  # a file takes chunk N+1 only once chunk N is in it
+                jobs, done = [pool.submit(write_chunk, config, chunk) for config in instance_configs], len(tasks)
+            finish(jobs, done)
             for config in configs:
                 if config.ratings_only:
                     for split in inputs.table.split_names:

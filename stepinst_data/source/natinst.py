@@ -191,8 +191,9 @@ def _instances(raw: Any, path: Path, task_name: str, keep: list[int] | None = No
             raise NatInstError(f"{path}: Instances[{i}] needs 'input' and 'output' keys") from None
         if not inst_id:
             inst_id = derived_instance_id(task_name, i, str(text))
-        if type(output) is list:
-            filled = any(type(o) is str and o.strip() for o in output)
+        if type(output) is list:  # the first reference is nearly always filled: test it before a scan
+            first = output[0] if output else None
+            filled = type(first) is str and bool(first.strip()) or any(type(o) is str and o.strip() for o in output)
         else:
             filled = isinstance(output, str) and bool(output.strip())
         if not filled:
