@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from statistics import mean, median
 from typing import Any
 
 import pyarrow as pa
@@ -19,16 +18,25 @@ import pyarrow.parquet as pq
 MANIFEST = "stepinst_build.json"
 
 
-def _summary(values: list[int]) -> dict[str, float]:
-    if not values:
+def _summary(values: pa.Array | pa.ChunkedArray) -> dict[str, float]:
+    """min, mean, median, p95, max of integers, in Arrow (``statistics.mean`` took 10% of a build).
+
+    Same figures and types as ``statistics`` gave: the mean is the integer sum over the count
+    (correctly rounded, as ``statistics.mean`` is; an int when whole), the median of an even count
+    the mean of the two middle values.
+    """
+    n = len(values)
+    if not n:
         return {"min": 0, "mean": 0.0, "median": 0.0, "p95": 0, "max": 0}
-    ordered = sorted(values)
+    ordered = values.take(pc.sort_indices(values))
+    total = pc.sum(ordered).as_py()
+    middle = ordered[n // 2].as_py() if n % 2 else (ordered[n // 2 - 1].as_py() + ordered[n // 2].as_py()) / 2
     return {
-        "min": ordered[0],
-        "mean": round(mean(ordered), 1),
-        "median": float(median(ordered)),
-        "p95": ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))],
-        "max": ordered[-1],
+        "min": ordered[0].as_py(),
+        "mean": total // n if total % n == 0 else round(total / n, 1),  # an int when whole, as before
+        "median": float(middle),
+        "p95": ordered[min(n - 1, int(0.95 * n))].as_py(),
+        "max": ordered[-1].as_py(),
     }
 
 
@@ -57,10 +65,9 @@ class StatsCollector:
         for split, entry in self.splits.items():
             stats["splits"][split] = {"rows": entry["rows"], "tasks": len(entry["tasks"])}
             if entry["prompt_chars"]:
-                lengths = pa.chunked_array(entry["prompt_chars"]).to_pylist()
-                stats["splits"][split]["prompt_chars"] = _summary(lengths)
+                stats["splits"][split]["prompt_chars"] = _summary(pa.chunked_array(entry["prompt_chars"]))
         if any(self.steps_per_task.values()):
-            stats["steps_per_task"] = _summary(list(self.steps_per_task.values()))
+            stats["steps_per_task"] = _summary(pa.array(list(self.steps_per_task.values()), pa.int64()))
         return stats
 
 
