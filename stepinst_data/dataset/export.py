@@ -132,6 +132,12 @@ class _Chunk:
                 yield split, kept, self.shared[key]
 
 
+def _finish(jobs: list[Future], bar: tqdm) -> None:
+    """Wait for one chunk's jobs (re-raising the first error), counting its tasks on the bar."""
+    for job in jobs:
+        bar.update(len(job.result()))
+
+
 def write_configs(
     inputs: BuildInputs,
     configs: Sequence[StepInstConfig],
@@ -156,28 +162,23 @@ def write_configs(
     }
     instance_configs = [c for c in configs if not c.ratings_only]
 
-    def write_chunk(config: StepInstConfig, chunk: _Chunk) -> None:
+    def write_chunk(config: StepInstConfig, chunk: _Chunk) -> list[Task]:
         for split, kept, shared in chunk.parts(config, quality):
             writers[config.name, split].write(render_table(config, inputs, kept, shared))
+        return chunk.tasks
 
     bar = tqdm(total=len(inputs.table.infos) * len(instance_configs), desc=f"Writing {len(instance_configs)} configurations",
                unit="task", disable=None if progress is None else not progress)
-    def finish(jobs: list[Future], tasks: int) -> None:
-        for job in jobs:
-            job.result()
-            bar.update(tasks)
-
     with ThreadPoolExecutor(max(1, num_proc)) as pool, bar:
         try:
             jobs: list[Future] = []
-            done = 0
-            for tasks in task_chunks(inputs.table.iter_tasks()):
-                chunk = _Chunk(tasks)  # read while the threads write the previous chunk
-                for config in instance_configs[:1]:  # the shared columns, built before the threads need them
-                    next(chunk.parts(config, quality), None)
-                finish(jobs, done)  # a file takes chunk N+1 only once chunk N is in it
-                jobs, done = [pool.submit(write_chunk, config, chunk) for config in instance_configs], len(tasks)
-            finish(jobs, done)
+            for tasks in task_chunks(inputs.table.iter_tasks()) if instance_configs else ():
+                chunk = _Chunk(tasks)  # read, and its shared columns built, while the threads write the last one
+                for _ in chunk.parts(instance_configs[0], quality):
+                    pass
+                _finish(jobs, bar)  # a file takes chunk N+1 only once chunk N is in it
+                jobs = [pool.submit(write_chunk, config, chunk) for config in instance_configs]
+            _finish(jobs, bar)
             for config in configs:
                 if config.ratings_only:
                     for split in inputs.table.split_names:
