@@ -2,7 +2,7 @@
 
 Synthesizes an NI-like corpus (at --scale 1.0: 875 English-track tasks, instance counts and text
 lengths spread like the real ones: most tasks hundreds to thousands of instances, some 6,500;
-about 2.4 GB of JSON), then measures in fresh processes, each the best of --repeat runs:
+about 2.4 GB of JSON), then measures in fresh processes, the fastest of --repeat rounds:
 
 * the parse floor: one standard-library ``json.load`` of every task file, nothing else;
 * ``stepinst build`` of every instance config (cold cache), with --num-proc 1 and 2;
@@ -32,6 +32,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 
 WORDS = (
@@ -120,11 +121,6 @@ def timed(cmd: list[str], env: dict | None = None) -> tuple[float, float, float]
     return elapsed, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime
 
 
-def best(runs: int, fn) -> tuple[float, float, float]:
-    """The fastest of ``runs`` runs (the least disturbed by other load), with its peak RSS."""
-    return min(fn() for _ in range(runs))
-
-
 def build_cmd(corpus: Path, out: Path, cache: Path, num_proc: int) -> list[str]:
     return [sys.executable, "-m", "stepinst_data.cli", "build", "--natinst", str(corpus), "--steps",
             str(corpus / "steps.jsonl"), "--out", str(out), "--overwrite", "--num-proc", str(num_proc),
@@ -201,7 +197,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scale", type=float, default=0.2, help="corpus size; 1.0 is the English track (default: 0.2)")
     parser.add_argument("--workdir", default="benchmarks/out", help="where corpora and builds go (default: benchmarks/out)")
-    parser.add_argument("--repeat", type=int, default=2, help="runs per measurement, the best is kept (default: 2)")
+    parser.add_argument("--repeat", type=int, default=2, help="rounds of every measurement; the fastest run is kept (default: 2)")
     parser.add_argument("--baseline", help="another stepinst source tree to time in the same run")
     parser.add_argument("--keep", action="store_true", help="keep the synthesized corpora")
     args = parser.parse_args()
@@ -214,18 +210,27 @@ def main() -> None:
     largest_mb = sizes["largest_bytes"] / 1e6
     print(f"corpus: {sizes['tasks']} tasks, {sizes['total_bytes'] / 1e9:.2f} GB of JSON, largest file {largest_mb:.1f} MB", flush=True)
 
-    floor_full, floor_rss, floor_cpu = best(args.repeat, lambda: timed([sys.executable, "-c", PARSE_FLOOR, str(corpus)]))
-    floor_start, _, start_cpu = best(args.repeat, lambda: timed([sys.executable, "-c", PARSE_FLOOR, str(empty)]))
+    trees = [("", src)] + ([(" [baseline]", Path(args.baseline).resolve())] if args.baseline else [])
+    commands = {"floor": lambda: timed([sys.executable, "-c", PARSE_FLOOR, str(corpus)]),
+                "floor start-up": lambda: timed([sys.executable, "-c", PARSE_FLOOR, str(empty)])}
+    for tag, tree in trees:
+        for num_proc in (1, 2):
+            commands[tag, num_proc, "start-up"] = partial(time_build, tree, tiny, work, num_proc)
+            commands[tag, num_proc, "full"] = partial(time_build, tree, corpus, work, num_proc)
+    runs: dict = {name: [] for name in commands}
+    for _ in range(args.repeat):  # rounds over every command, so a burst of load hits all of them alike
+        for name, command in commands.items():
+            runs[name].append(command())
+    fastest = {name: min(results) for name, results in runs.items()}
+    (floor_full, floor_rss, floor_cpu), (floor_start, _, start_cpu) = fastest["floor"], fastest["floor start-up"]
     floor = (floor_full - floor_start, floor_cpu - start_cpu)
     print(f"parse floor (json.load of every file, 1 process): {floor_full:.1f} s, marginal {floor[0]:.1f} s "
           f"(start-up {floor_start:.2f} s), CPU {floor[1]:.1f} s, peak RSS {floor_rss:.0f} MB", flush=True)
-    trees = [("", src)] + ([(" [baseline]", Path(args.baseline).resolve())] if args.baseline else [])
-    for tag, tree in trees:
+    for tag, _tree in trees:
         for num_proc in (1, 2):
-            startup = best(args.repeat, lambda: time_build(tree, tiny, work, num_proc))
-            full = best(args.repeat, lambda: time_build(tree, corpus, work, num_proc))
+            startup = fastest[tag, num_proc, "start-up"]
             report_build(f"build{tag}, all 7 instance configs, --num-proc {num_proc} (start-up {startup[0]:.1f} s)",
-                         full, startup, floor, largest_mb)
+                         fastest[tag, num_proc, "full"], startup, floor, largest_mb)
     stages = stage_split(corpus, work)
     print("stages of a --num-proc 1 build, CPU seconds: " + ", ".join(
         f"{name} {stages[name]:.2f} s = {stages[name] / floor[1]:.2f}x" for name in ("parse", "render", "write", "rest")) + " (CPU; x: of the floor's CPU)")
