@@ -14,7 +14,7 @@ class _Terminal(io.StringIO):
         return True
 
 
-@pytest.mark.parametrize("flag, shown", [([], True), (["--no-progress"], False)])
+@pytest.mark.parametrize("flag, shown", [([], True), (["--no-progress"], False), (["--num-proc", "2"], True)])
 def test_bars_on_a_terminal_unless_asked_not_to(tmp_path, monkeypatch, flag, shown):
     terminal = _Terminal()
     monkeypatch.setattr("sys.stderr", terminal)
