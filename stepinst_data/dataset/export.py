@@ -231,17 +231,17 @@ def write_configs_parallel(
         groups = [list(configs[i::num_proc]) for i in range(num_proc)]
         with context.Pool(num_proc, initializer=_init_worker, initargs=(queue,)) as pool:
             pending = pool.map_async(_write_group, [(inputs, group, folder) for group in groups])
-            while not pending.ready():
+            reported = 0
+            while not pending.ready() or reported < bar.total:  # reports may arrive after the results
                 try:
-                    bar.update(queue.get(timeout=0.2))
+                    done = queue.get(timeout=0.2)
                 except Empty:
-                    pass
+                    if pending.ready():
+                        break
+                    continue
+                reported += done
+                bar.update(done)
             results = pending.get()  # re-raises a worker's error
-            while bar.n < bar.total:  # reports still on their way
-                try:
-                    bar.update(queue.get(timeout=1))
-                except Empty:
-                    break
     by_name = {files.config.name: files for group in results for files in group}
     return [by_name[c.name] for c in configs]
 
