@@ -14,7 +14,7 @@ def _add_input_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ratings", help="ratings store (JSONL)")
     parser.add_argument("--sample", action="store_true", help="use the embedded sample (tasks, steps and ratings)")
     parser.add_argument("--allow-missing-tasks", action="store_true", help="skip listed tasks that have no file")
-    parser.add_argument("--num-proc", type=int, default=1, help="parse task files in N processes and write N configurations at a time")
+    parser.add_argument("--num-proc", type=int, default=1, help="parse task files and write configurations in N processes")
     parser.add_argument("--cache-dir", help="where the parsed task table and archives are cached")
 
 
