@@ -37,6 +37,8 @@ def register(subparsers) -> None:
     build.add_argument("--seed", type=int, default=sampling.seed,
                        help="seeds instance sampling, shuffled step orders and the validation choice")
     options.add_repo(build, "the repo the card's quick start and citation name (default: stepinst/stepinst)", old="--repo-id")
+    build.add_argument("--no-progress", action="store_true",
+                       help="no progress bars (they show only on a terminal anyway)")
     build.add_argument("--like", metavar="FOLDER_OR_REPO",
                        help="rebuild with every parameter recorded in the stepinst_build.json of this built folder or Hub repo "
                             "(default: none: the parameters come from the flags)")
@@ -58,12 +60,14 @@ def run_build(args: argparse.Namespace) -> int:
 
         check_repo_id(args.repo)  # before the build: the card names it
     sampling = Sampling(args.max_num_instances_per_task, args.max_num_instances_per_eval_task, args.seed)
+    progress = False if args.no_progress else None  # None: bars only on a terminal
     inputs = load_build_inputs(
         args.natinst, args.steps, args.ratings, sampling, args.validation_tasks,
-        args.num_proc, args.allow_missing_tasks, args.cache_dir, args.skip_empty_tasks,
+        args.num_proc, args.allow_missing_tasks, args.cache_dir, args.skip_empty_tasks, progress=progress,
     )
     configs = _configs(args, inputs)
-    written = build_release(inputs, args.out, configs, overwrite=args.overwrite, num_proc=args.num_proc, repo_id=args.repo)
+    written = build_release(inputs, args.out, configs, overwrite=args.overwrite, num_proc=args.num_proc,
+                            repo_id=args.repo, progress=progress)
     print(f"built {args.out}: {len(written)} configs")
     if inputs.table.skipped_empty:
         skipped = inputs.table.skipped_empty

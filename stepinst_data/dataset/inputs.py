@@ -102,6 +102,7 @@ def load_build_inputs(
     allow_missing_tasks: bool = False,
     cache_dir: str | os.PathLike | None = None,
     skip_empty_tasks: bool = False,
+    progress: bool | None = None,
 ) -> BuildInputs:
     """Parse the task files (or reuse the cached table) and read the stores.
 
@@ -110,7 +111,7 @@ def load_build_inputs(
     check_num_proc(num_proc)
     cache = Path(cache_dir) if cache_dir else default_cache_dir()
     root = resolve_natinst(natinst, cache)
-    table = load_task_table(root, sampling, num_proc, allow_missing_tasks, cache)
+    table = load_task_table(root, sampling, num_proc, allow_missing_tasks, cache, progress)
     table = without_empty_tasks(table, root, skip_empty_tasks)
     table = carve_validation(table, validation_tasks, sampling.seed)
     records = read_steps_store(steps) if steps else None

@@ -15,6 +15,7 @@ from dataclasses import asdict
 
 import datasets
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from .configs import StepInstConfig
 from .inputs import BuildInputs
@@ -106,8 +107,13 @@ def _task_values(task: Task, config: StepInstConfig, inputs: BuildInputs, qualit
 
 
 def instance_columns(tasks: Iterable[Task]) -> dict[str, pa.Array]:
-    """The columns that are the same in every configuration; built once per chunk of tasks."""
-    row_task, ids, texts, outputs, completions = [], [], [], [], []
+    """The columns that are the same in every configuration; built once per chunk of tasks.
+
+    ``_row_task`` (each row's task, an index into ``tasks``) and ``_block`` (each row's instance
+    block of the prompt) are not written: every configuration's prompt is its task prefix
+    joined to ``_block``.
+    """
+    row_task, ids, texts, outputs, completions, blocks = [], [], [], [], [], []
     for index, task in enumerate(tasks):
         for instance in task.instances:
             row_task.append(index)
@@ -116,8 +122,10 @@ def instance_columns(tasks: Iterable[Task]) -> dict[str, pa.Array]:
             outputs.append(instance.outputs)
             # Tk-Instruct samples one reference per epoch; a static dataset keeps the first.
             completions.append(instance.outputs[0])
+            blocks.append(instance_block(instance.input))
     return {
         "_row_task": pa.array(row_task, pa.int32()),
+        "_block": pa.array(blocks, pa.string()),
         "id": pa.array(ids, pa.string()),
         "input": pa.array(texts, pa.string()),
         "outputs": pa.array(outputs, _SCHEMA.field("outputs").type),
@@ -130,19 +138,22 @@ def render_table(
 ) -> pa.Table:
     """One Arrow table holding the rows of ``tasks`` (already filtered) for ``config``.
 
-    ``shared`` is :func:`instance_columns` of the same ``tasks``, when already built.
+    ``shared`` is :func:`instance_columns` of the same ``tasks``, when already built. Python
+    touches each task once (its values and prompt prefix); the rows are made by Arrow, which
+    repeats the per-task values with ``take`` and joins each prefix to the instance blocks.
     """
     shared = shared if shared is not None else instance_columns(tasks)
     quality = inputs.quality_by_task()
     per_task: dict[str, list] = {name: [] for name in _PER_TASK}
-    prompts = []
+    prefixes = []
     for task in tasks:
         values, prefix = _task_values(task, config, inputs, quality.get(task.name))
         for name in _PER_TASK:
             per_task[name].append(values[name])
-        prompts.extend(prefix + instance_block(instance.input) for instance in task.instances)
-    columns = {name: pa.array(per_task[name], _SCHEMA.field(name).type).take(shared["_row_task"]) for name in _PER_TASK}
-    columns.update(shared, prompt=pa.array(prompts, pa.string()))
+        prefixes.append(prefix)
+    rows = shared["_row_task"]
+    columns = {name: pa.array(per_task[name], _SCHEMA.field(name).type).take(rows) for name in _PER_TASK}
+    columns.update(shared, prompt=pc.binary_join_element_wise(pa.array(prefixes, pa.string()).take(rows), shared["_block"], ""))
     return pa.Table.from_arrays([columns[f.name] for f in _SCHEMA], schema=_SCHEMA)
 
 

@@ -21,6 +21,7 @@ from functools import partial
 from multiprocessing import get_context
 from pathlib import Path
 
+import msgspec
 from tqdm.auto import tqdm
 
 from ..atomic import atomic_write
@@ -68,10 +69,11 @@ class TaskTable:
         """
         split_of = {info.name: info.split for info in self.infos}
         passes: list[str | None] = list(self.split_names) if "validation" in self.split_names else [None]
+        decoder = msgspec.json.Decoder()
         for wanted in passes:
-            with open(self.path, encoding="utf-8") as f:
+            with open(self.path, "rb") as f:
                 for line in f:
-                    task = Task.from_dict(json.loads(line))
+                    task = Task.from_dict(decoder.decode(line))
                     split = split_of.get(task.name)
                     if split is not None and wanted in (None, split):
                         task.split = split
@@ -110,20 +112,23 @@ def _read_one(item: tuple[str, str], root: Path, sampling: Sampling) -> Task | s
         return str(e)
 
 
-def _parse_to_cache(root: Path, items: list[tuple[str, str]], sampling: Sampling, num_proc: int, path: Path) -> list[TaskInfo]:
+def _parse_to_cache(
+    root: Path, items: list[tuple[str, str]], sampling: Sampling, num_proc: int, path: Path, progress: bool | None
+) -> list[TaskInfo]:
     """Parse every task (in ``num_proc`` processes) and stream them to ``path``, atomically."""
     worker = partial(_read_one, root=root, sampling=sampling)
-    progress = dict(total=len(items), desc="Parsing task files", unit="task", disable=None)
+    bar = dict(total=len(items), desc="Parsing task files", unit="task", disable=None if progress is None else not progress)
     infos, errors = [], []
     pool = get_context("spawn").Pool(num_proc) if num_proc > 1 and len(items) > 1 else None
     try:
         results = pool.imap(worker, items, chunksize=1) if pool else map(worker, items)
-        with atomic_write(path) as f:  # an error leaves no partial table behind
-            for result in tqdm(results, **progress):
+        encoder = msgspec.json.Encoder()  # the cache holds only strings, ints and lists: plain JSON
+        with atomic_write(path, "wb") as f:  # an error leaves no partial table behind
+            for result in tqdm(results, **bar):
                 if isinstance(result, str):
                     errors.append(result)
                     continue
-                f.write(json.dumps(result.to_dict(), ensure_ascii=False) + "\n")
+                f.write(encoder.encode(result.to_dict()) + b"\n")
                 infos.append(TaskInfo.of(result))
             if errors:
                 raise NatInstError(f"{len(errors)} task file(s) could not be read:\n  " + "\n  ".join(errors))
@@ -185,8 +190,9 @@ def _missing_tasks(root: Path, splits: dict[str, list[str]]) -> list[str]:
 
 
 def _infos_from_cache(path: Path) -> list[TaskInfo]:
-    with open(path, encoding="utf-8") as f:
-        return [TaskInfo.of(Task.from_dict(json.loads(line))) for line in f]
+    decoder = msgspec.json.Decoder()
+    with open(path, "rb") as f:
+        return [TaskInfo.of(Task.from_dict(decoder.decode(line))) for line in f]
 
 
 def load_task_table(
@@ -195,8 +201,12 @@ def load_task_table(
     num_proc: int = 1,
     allow_missing_tasks: bool = False,
     cache_dir: str | os.PathLike | None = None,
+    progress: bool | None = None,
 ) -> TaskTable:
-    """Parse (or reuse the cached parse of) every task of the English-track train and test splits."""
+    """Parse (or reuse the cached parse of) every task of the English-track train and test splits.
+
+    ``progress``: a bar on stderr while parsing (None: only on a terminal).
+    """
     from .fetch import default_cache_dir
 
     check_num_proc(num_proc)
@@ -213,7 +223,7 @@ def load_task_table(
         logger.info("reusing the parsed task table %s", path)
         return TaskTable(path, _infos_from_cache(path), missing)
     items = [(name, split) for split, names in splits.items() for name in names]
-    return TaskTable(path, _parse_to_cache(root, items, sampling, num_proc, path), missing)
+    return TaskTable(path, _parse_to_cache(root, items, sampling, num_proc, path, progress), missing)
 
 
 def carve_validation(table: TaskTable, num_tasks: int, seed: int) -> TaskTable:
