@@ -50,26 +50,24 @@ def add_command(subparsers: Any, name: str, help: str, examples: tuple[str, ...]
     return subparsers.add_parser(name, help=help, description=description, formatter_class=HelpFormatter)
 
 
-def positive_int(text: str) -> int:
-    """argparse type: an integer >= 1 (0 or -3 processes is a typo, not a request)."""
+def _int_at_least(minimum: int, text: str) -> int:
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer; give a whole number >= 1") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} is not allowed; give a whole number >= 1")
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer; give a whole number >= {minimum}") from None
+    if value < minimum:
+        raise argparse.ArgumentTypeError(f"{value} is not allowed; give a whole number >= {minimum}")
     return value
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1 (0 or -3 processes is a typo, not a request)."""
+    return _int_at_least(1, text)
 
 
 def non_negative_int(text: str) -> int:
     """argparse type: an integer >= 0 (a count)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer; give a whole number >= 0") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{value} is not allowed; give a whole number >= 0")
-    return value
+    return _int_at_least(0, text)
 
 
 class _Deprecated(argparse.Action):
