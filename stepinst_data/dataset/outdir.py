@@ -140,7 +140,7 @@ def record_card(folder: Path) -> None:
     path = folder / MANIFEST
     manifest = json.loads(path.read_text(encoding="utf-8"))
     manifest["card_sha256"] = _sha256(folder / CARD)
-    path.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    path.write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")  # as write_manifest
 
 
 def swap_in(tmp: Path, out: Path) -> None:
