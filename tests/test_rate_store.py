@@ -40,8 +40,11 @@ def test_llm_judge_ratings_never_count_as_human_ratings():
     assert store.overall_by_task() == {"t1": 2.5}
     assert [r["annotator"] for r in store.human_records] == ["alice", "bob"]
 
-    class Inputs:  # ratings_section reads only the store
+    from types import SimpleNamespace
+
+    class Inputs:  # ratings_section reads the store and the build's task names
         ratings = store
+        table = SimpleNamespace(infos=[SimpleNamespace(name="t1")])
 
     text = ratings_section(Inputs())
     assert "2 ratings of 1 tasks by 2 annotators" in text

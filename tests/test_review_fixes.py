@@ -44,3 +44,67 @@ def test_score_names_the_missing_file_and_its_flag(tmp_path, capsys, flag):
     code = main(["score", *[x for pair in args.items() for x in pair]])
     assert code != 0
     assert f"{flag} {missing}: no such file" in capsys.readouterr().err
+
+
+def test_a_batch_rating_one_pair_twice_is_refused_and_the_store_stays_readable(tmp_path):
+    from stepinst_data.stores.ratings import RatingsError, append_ratings
+
+    store = read_ratings_store(SAMPLE_RATINGS)
+    path = tmp_path / "ratings.jsonl"
+    first = store.records[0]
+    append_ratings(path, [first], store.rubric)
+    before = path.read_bytes()
+    other = {**store.records[1], "annotator": "zoe"}
+    with pytest.raises(RatingsError, match=rf"rate '{other['task_name']}' by 'zoe' more than once"):
+        append_ratings(path, [other, {**other, "overall": 1}], store.rubric)
+    assert path.read_bytes() == before
+    assert len(read_ratings_store(path).records) == 1
+
+
+def test_a_configuration_sampled_unlike_its_build_is_refused(tmp_path):
+    from stepinst_data.card.release import build_release
+    from stepinst_data.dataset.configs import PRESETS
+    from stepinst_data.dataset.inputs import load_build_inputs
+
+    inputs = load_build_inputs(SAMPLE_NATINST, cache_dir=tmp_path / "cache")
+    config = PRESETS["definition"].with_params(max_num_instances_per_task=5, validation_tasks=2)
+    with pytest.raises(ValueError, match=r"'definition' asks for max_num_instances_per_task=5 \(this build: 100\), "
+                                         r"validation_tasks=2 \(this build: 0\)"):
+        build_release(inputs, tmp_path / "out", [config])
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_default_build_with_only_llm_judge_ratings_leaves_the_threshold_config_out(tmp_path, capsys, caplog):
+    store = read_ratings_store(SAMPLE_RATINGS)
+    judge = tmp_path / "judge.jsonl"
+    lines = [json.dumps({"rubric": store.rubric.to_dict()})]
+    lines += [json.dumps({**r, "annotator": "llm:gpt-4o-mini"}) for r in store.records if r["annotator"] == store.records[0]["annotator"]]
+    judge.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    code = main(["build", "--natinst", str(SAMPLE_NATINST), "--steps", str(SAMPLE_STEPS), "--ratings", str(judge),
+                 "--out", str(tmp_path / "out"), "--cache-dir", str(tmp_path / "cache"), "--no-progress"])
+    assert code == 0
+    assert "skipping 'steps_ordered_hq'" in caplog.text
+    built = {p.name for p in (tmp_path / "out" / "data").iterdir()}
+    assert "steps_ordered_hq" not in built and "ratings" in built
+    card = (tmp_path / "out" / "README.md").read_text(encoding="utf-8")
+    assert "This build includes no human ratings. The `ratings` configuration holds 12 ratings by LLM judges" in card
+
+
+def test_a_file_saved_into_out_during_a_build_is_kept(tmp_path, monkeypatch, caplog):
+    from stepinst_data.dataset import export as export_module
+
+    out = tmp_path / "out"
+    args = ["build", "--natinst", str(SAMPLE_NATINST), "--configs", "definition", "--out", str(out),
+            "--cache-dir", str(tmp_path / "cache"), "--no-progress"]
+    assert main(args) == 0
+    real = export_module.write_configs_parallel
+
+    def write_and_meanwhile_save_a_note(*a, **kw):
+        (out / "my_notes.md").write_text("mine", encoding="utf-8")
+        return real(*a, **kw)
+
+    monkeypatch.setattr(export_module, "write_configs_parallel", write_and_meanwhile_save_a_note)
+    assert main(args) == 0
+    kept = [p for p in tmp_path.iterdir() if p.name.startswith(".out.old-")]
+    assert len(kept) == 1 and (kept[0] / "my_notes.md").read_text(encoding="utf-8") == "mine"
+    assert "holds my_notes.md, which stepinst did not write" in caplog.text

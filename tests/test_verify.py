@@ -156,13 +156,21 @@ def test_a_changed_parquet_byte_is_named(sample_build, tmp_path, capsys):
 
 def test_a_changed_parameter_is_named(sample_build, tmp_path, capsys):
     folder = fresh_copy(sample_build, tmp_path)
-    _edit_manifest(folder, lambda m: next(c for c in m["parameters"]["configs"] if c["name"] == "steps_shuffled").update(seed=7))
+    _edit_manifest(folder, lambda m: next(c for c in m["parameters"]["configs"] if c["name"] == "definition_pos").update(num_pos_examples=1))
     code, lines, _ = _verify(folder, capsys)
     assert code == 1
-    assert [line.split(" ")[:2] for line in lines] == [["steps_shuffled", "train"], ["steps_shuffled", "test"]]
+    assert [line.split(" ")[:2] for line in lines] == [["definition_pos", "train"], ["definition_pos", "test"]]
     for line in lines:
         assert "differs from the rebuild" in line and "first differing row id task9" in line
-        assert line.endswith("rebuilt with the recorded seed=7 (preset: 42)")
+        assert line.endswith("rebuilt with the recorded num_pos_examples=1 (preset: 2)")
+
+
+def test_a_recorded_config_sampled_unlike_its_build_cannot_be_replayed(sample_build, tmp_path, capsys):
+    folder = fresh_copy(sample_build, tmp_path)
+    _edit_manifest(folder, lambda m: next(c for c in m["parameters"]["configs"] if c["name"] == "steps_shuffled").update(seed=7))
+    code, lines, err = _verify(folder, capsys)
+    assert code != 0 and lines == []
+    assert "'steps_shuffled' asks for seed=7 (this build: 42)" in err
 
 
 def test_a_folder_without_manifest_was_not_built_by_stepinst(tmp_path, capsys):

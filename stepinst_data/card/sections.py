@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
+from dataclasses import replace
 from statistics import mean
 from typing import Any
 
@@ -94,9 +95,15 @@ def agreement(store: RatingsStore) -> dict[str, float] | None:
 def ratings_section(inputs: BuildInputs) -> str:
     """The rating protocol, agreement and score figures of this build's ratings."""
     store = inputs.ratings
+    if store is not None:  # the figures describe this build: ratings of tasks it left out are not in it
+        built = {info.name for info in inputs.table.infos}
+        store = replace(store, records=[r for r in store.records if r["task_name"] in built])
     humans = store.human_records if store else []
     if not humans:
-        return "This build includes no human ratings."
+        judged = len(store.records) if store else 0
+        return "This build includes no human ratings." + (
+            f" The `ratings` configuration holds {judged} ratings by LLM judges (`llm:<model>`); "
+            "they never count as human ratings." if judged else "")
     rubric = store.rubric
     raters = Counter(r["annotator"] for r in humans)
     per_task = Counter(r["task_name"] for r in humans)

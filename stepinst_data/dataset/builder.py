@@ -86,6 +86,8 @@ class StepInstBuilder(datasets.ArrowBasedBuilder):
         ratings: str | os.PathLike | None = None,
         num_proc: int = 1,
         allow_missing_tasks: bool = False,
+        skip_empty_tasks: bool = False,
+        cache_dir: str | os.PathLike | None = None,
         inputs: BuildInputs | None = None,
         config: StepInstConfig | None = None,
         **kwargs,
@@ -94,9 +96,11 @@ class StepInstBuilder(datasets.ArrowBasedBuilder):
             kwargs.update({f.name: getattr(config, f.name) for f in fields(StepInstConfig) if f.name not in _BASE_FIELDS})
         if natinst is None and inputs is None:
             raise ValueError("StepInstBuilder needs `natinst=` (a SUP-NATINST folder or archive URL) or `inputs=`")
-        self._source = dict(natinst=natinst, steps=steps, ratings=ratings, num_proc=num_proc, allow_missing_tasks=allow_missing_tasks)
+        self._source = dict(natinst=natinst, steps=steps, ratings=ratings, num_proc=num_proc, allow_missing_tasks=allow_missing_tasks,
+                            skip_empty_tasks=skip_empty_tasks, cache_dir=cache_dir)
         self._inputs = inputs
-        kwargs.setdefault("hash", _fingerprint(natinst, steps, ratings) if inputs is None else _inputs_fingerprint(inputs))
+        source_key = _fingerprint(natinst, steps, ratings) + ("+skip-empty" if skip_empty_tasks else "")
+        kwargs.setdefault("hash", source_key if inputs is None else _inputs_fingerprint(inputs))
         kwargs.setdefault("dataset_name", "stepinst")
         super().__init__(*args, **kwargs)
 
@@ -120,13 +124,14 @@ class StepInstBuilder(datasets.ArrowBasedBuilder):
                 validation_tasks=self.config.validation_tasks,
                 num_proc=s["num_proc"],
                 allow_missing_tasks=s["allow_missing_tasks"],
+                cache_dir=s["cache_dir"],
+                skip_empty_tasks=s["skip_empty_tasks"],
             )
         return self._inputs
 
     def _split_generators(self, dl_manager) -> list[datasets.SplitGenerator]:
         inputs = self._load_inputs()
-        if not self.config.ratings_only and self.config.uses_steps:
-            inputs.check_steps()
+        inputs.check_serves([self.config])  # the export's checks: never a half or mis-sampled config
         self.info.features = features_for(self.config, inputs)
         return [datasets.SplitGenerator(name=split, gen_kwargs={"split": split}) for split in inputs.table.split_names]
 

@@ -62,6 +62,9 @@ def default_configs(inputs: BuildInputs) -> list[StepInstConfig]:
             logger.warning("skipping %r: no steps store given (--steps)", config.name)
         elif (config.min_steps_quality is not None or config.ratings_only) and inputs.ratings is None:
             logger.warning("skipping %r: no ratings store given (--ratings)", config.name)
+        elif config.min_steps_quality is not None and not inputs.quality_by_task():
+            logger.warning("skipping %r: %s holds no human rating (LLM-judge ratings never count)",
+                           config.name, inputs.ratings_path)
         else:
             chosen.append(config)
     return chosen

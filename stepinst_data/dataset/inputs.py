@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -56,6 +56,7 @@ class BuildInputs:
         ``ratings`` need the ratings store: without it the threshold would keep no train task.
         """
         configs = list(configs)
+        self._check_sampling(configs)
         with_steps = [c.name for c in configs if c.uses_steps]
         if with_steps:
             self.check_steps(with_steps)
@@ -72,6 +73,25 @@ class BuildInputs:
                 f"{self.ratings_path} holds no human rating (LLM-judge ratings, `llm:<model>`, never count): "
                 "their train split would be empty. Add human ratings, or leave them out of --configs"
             )
+
+    def _check_sampling(self, configs: list[StepInstConfig]) -> None:
+        """Refuse a configuration whose sampling differs from the one the task table was built with.
+
+        Rows come from the table, sampled once per build: a configuration asking for other instance
+        counts, another seed or another validation split would be written with the build's rows
+        while its manifest and card claimed its own (a silent difference)."""
+        if self.request is None:
+            return
+        built = {**asdict(self.request.sampling), "validation_tasks": self.request.validation_tasks}
+        for config in configs:
+            asked = {**asdict(config.sampling), "validation_tasks": config.validation_tasks}
+            differ = [f"{key}={asked[key]} (this build: {built[key]})" for key in built if asked[key] != built[key]]
+            if differ:
+                flags = ", ".join("--" + key.replace("_", "-").replace("validation-tasks", "num-validation-tasks") for key in built)
+                raise ValueError(
+                    f"configuration {config.name!r} asks for {', '.join(differ)}, but every configuration of a build "
+                    f"shares the build's sampling: build it with those values ({flags}) or drop them from the configuration"
+                )
 
     def check_steps(self, configs: Sequence[str] = ()) -> None:
         """Refuse to render step configurations (``configs``, by name) from missing or stale steps."""

@@ -154,6 +154,12 @@ def swap_in(tmp: Path, out: Path) -> None:
         if old.exists() and not out.exists():
             os.replace(old, out)  # put the previous build back
         raise
+    if old.exists():
+        foreign = foreign_files(old, _manifest(old))  # files saved into --out while this build ran
+        if foreign:
+            logger.warning("kept the previous build as %s: it holds %s, which stepinst did not write; "
+                           "move them where you want them and delete that folder", old, _listing(foreign))
+            return
     shutil.rmtree(old, ignore_errors=True)
 
 

@@ -224,6 +224,13 @@ def append_ratings(
 
 
 def _lines_to_append(path: Path, records: list[dict[str, Any]], rubric: Rubric, correct: bool = False) -> list[str]:
+    pairs = [(r["task_name"], r["annotator"]) for r in records]
+    repeated = sorted({pair for pair in pairs if pairs.count(pair) > 1})
+    if repeated:  # two unmarked records for one pair would make the whole store unreadable
+        raise RatingsError(
+            f"{path}: the new ratings rate {', '.join(f'{t!r} by {a!r}' for t, a in repeated)} more than once; "
+            "append one rating per task and annotator (correct a rating with a later append and --correct)"
+        )
     lines: list[str] = []
     if not path.is_file() or path.stat().st_size == 0:
         lines.append(json.dumps({"rubric": rubric.to_dict()}, ensure_ascii=False))
