@@ -151,5 +151,5 @@ def test_validation_is_carved_from_train_tasks_by_seed():
     assert [t.name for t in carve_validation(table, 2, seed=42).split("validation")] == [
         t.name for t in carved.split("validation")
     ]
-    with pytest.raises(ValueError, match="validation_tasks=8"):
+    with pytest.raises(ValueError, match=r"--num-validation-tasks 8 \(`validation_tasks`\) must be smaller than the 8 train tasks"):
         carve_validation(table, 8, seed=42)

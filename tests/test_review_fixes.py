@@ -108,3 +108,13 @@ def test_a_file_saved_into_out_during_a_build_is_kept(tmp_path, monkeypatch, cap
     kept = [p for p in tmp_path.iterdir() if p.name.startswith(".out.old-")]
     assert len(kept) == 1 and (kept[0] / "my_notes.md").read_text(encoding="utf-8") == "mine"
     assert "holds my_notes.md, which stepinst did not write" in caplog.text
+
+
+def test_build_like_takes_no_progress_and_reproduces_the_build(sample_build, tmp_path, capsys):
+    out = tmp_path / "again"
+    code = main(["build", "--like", str(sample_build), "--sample", "--out", str(out),
+                 "--cache-dir", str(tmp_path / "cache"), "--no-progress"])
+    assert code == 0
+    assert f"built {out} like {sample_build}: 9 configs" in capsys.readouterr().out
+    original = sorted(p.relative_to(sample_build) for p in (sample_build / "data").rglob("*.parquet"))
+    assert original == sorted(p.relative_to(out) for p in (out / "data").rglob("*.parquet"))

@@ -51,6 +51,7 @@ def run_verify(args: argparse.Namespace) -> int:
 def run_build_like(args: argparse.Namespace) -> int:
     """``stepinst build --like``: every parameter comes from the manifest, so none may be passed too."""
     from ..dataset.stats import format_stats
+    from ..dataset.manifest import read_manifest
     from ..hub.verify import build_like
 
     chosen = [name for name in PARAMETER_FLAGS if hasattr(args, name) and getattr(args, name) != args.default_of(name)]
@@ -60,16 +61,18 @@ def run_build_like(args: argparse.Namespace) -> int:
             f"{flags} cannot be combined with --like: the parameters come from the manifest of {args.like}; "
             "drop --like to choose them yourself"
         )
-    repo_id = getattr(args, "repo_id", None) or getattr(args, "repo", None)
-    if repo_id:
+    if args.repo:
         from ..hub.push import check_repo_id
 
-        check_repo_id(repo_id)  # before the build: the card names it
+        check_repo_id(args.repo)  # before the build: the card names it
     written = build_like(
-        args.like, args.natinst, args.steps, args.ratings, args.out,
-        overwrite=args.overwrite, num_proc=args.num_proc, cache_dir=args.cache_dir, repo_id=repo_id,
+        args.like, args.natinst, args.steps, args.ratings, args.out, overwrite=args.overwrite, num_proc=args.num_proc,
+        cache_dir=args.cache_dir, repo_id=args.repo, progress=False if args.no_progress else None,
     )
     print(f"built {args.out} like {args.like}: {len(written)} configs")
+    skipped = read_manifest(args.out).get("skipped_empty_tasks") or []
+    if skipped:
+        print(f"skipped {len(skipped)} listed task(s) with no instances (--skip-empty-tasks): {', '.join(skipped)}")
     print(format_stats({w.config.name: w.stats for w in written}))
     return 0
 

@@ -323,7 +323,11 @@ def export(
         written = write_configs_parallel(inputs, configs, tmp, num_proc, progress)
         empty = [w.config.name for w in written if not w.files]
         if empty:
-            raise ExportError(f"configuration(s) {empty} have no rows in any split; check their parameters")
+            raise ExportError(
+                f"configuration(s) {empty} have no rows in any split: their filters (--configs parameters such as "
+                "min_steps_quality, or --max-num-instances-per-task 0) keep nothing of this corpus; loosen them "
+                "or leave those configurations out of --configs"
+            )
         yaml_configs, yaml_infos = yaml_metadata(written, inputs)
         write_manifest(tmp, build_manifest(inputs, written, source.result()))  # before the card: it shows the provenance
         (tmp / "README.md").write_text(card(tmp, written, yaml_configs, yaml_infos), encoding="utf-8")

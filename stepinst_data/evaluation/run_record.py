@@ -19,6 +19,8 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from ..atomic import atomic_write
+
 TRAIN_RECORD = "stepinst_run.json"
 EVAL_RECORD = "run.json"
 METRICS = "metrics.json"
@@ -33,13 +35,8 @@ class RunRecordError(ValueError):
 
 def _write_json_atomically(path: Path, data: dict[str, Any]) -> Path:
     """Write ``data`` as JSON through a temporary file, so a killed process never leaves half a record."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
+    with atomic_write(path) as f:
         f.write(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n")
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
     return path
 
 

@@ -223,7 +223,8 @@ def _parameter_hint(manifest: dict[str, Any], config: str) -> str:
 # --- rebuilding ----------------------------------------------------------------------------------
 
 
-def _load_like(manifest: dict[str, Any], natinst: str, steps: str | None, ratings: str | None, cache_dir: Path | None, num_proc: int):
+def _load_like(manifest: dict[str, Any], natinst: str, steps: str | None, ratings: str | None, cache_dir: Path | None, num_proc: int,
+               progress: bool | None = None):
     parameters = manifest["parameters"]
     if "sampling" not in parameters:
         raise VerifyError(f"{MANIFEST}: no sampling parameters recorded (a build from inputs made by hand); it cannot be replayed")
@@ -237,6 +238,7 @@ def _load_like(manifest: dict[str, Any], natinst: str, steps: str | None, rating
         parameters["allow_missing_tasks"],
         cache_dir,
         skip_empty_tasks=parameters.get("skip_empty_tasks", False),
+        progress=progress,
     )
 
 
@@ -296,12 +298,14 @@ def build_like(
     revision: str | None = None,
     endpoint: str | None = None,
     token: str | None = None,
+    progress: bool | None = None,
 ) -> list[ConfigFiles]:
     """Build ``out`` with every parameter recorded in the manifest of ``like`` (a folder or Hub repo)."""
     release = open_release(like, revision=revision, endpoint=endpoint, token=token, manifest_only=True)
     cache = Path(cache_dir) if cache_dir else None
-    inputs = _load_like(release.manifest, natinst, steps, ratings, cache, num_proc)
-    written = build_release(inputs, out, configs_of(release.manifest), overwrite=overwrite, num_proc=num_proc, repo_id=repo_id)
+    inputs = _load_like(release.manifest, natinst, steps, ratings, cache, num_proc, progress)
+    written = build_release(inputs, out, configs_of(release.manifest), overwrite=overwrite, num_proc=num_proc,
+                            repo_id=repo_id, progress=progress)
     for note in _input_changes(release.manifest, read_manifest(out)):
         logger.warning("%s (compared with %s); `stepinst verify %s` names every difference", note, release.where, like)
     return written

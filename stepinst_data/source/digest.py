@@ -13,11 +13,11 @@ import hashlib
 import json
 import logging
 import os
-import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..atomic import atomic_write
 from .natinst import SPLIT_FILES
 
 logger = logging.getLogger(__name__)
@@ -70,11 +70,8 @@ def _load_cache(path: Path) -> dict[str, list]:
 
 
 def _save_cache(path: Path, entries: dict[str, list]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".part-")
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
+    with atomic_write(path) as f:
         json.dump({"version": DIGEST_CACHE_VERSION, "files": entries}, f)
-    os.replace(tmp, path)
 
 
 def source_digest(

@@ -148,7 +148,8 @@ def fetch_archive(url: str, cache_dir: Path, expected_sha256: str | None = None)
     else:
         logger.info("downloading %s into %s", url, folder)
         recorded = _download(url, archive)
-        checksum_file.write_text(recorded + "\n")
+        with atomic_write(checksum_file) as f:  # a torn checksum would condemn a good archive
+            f.write(recorded + "\n")
         shutil.rmtree(extracted, ignore_errors=True)
     if expected_sha256 and recorded != expected_sha256.lower():
         raise NatInstError(f"{url}: archive sha256 is {recorded}, expected {expected_sha256}")

@@ -232,7 +232,8 @@ def carve_validation(table: TaskTable, num_tasks: int, seed: int) -> TaskTable:
         return table
     train = [info.name for info in table.infos if info.split == "train"]
     if num_tasks >= len(train):
-        raise ValueError(f"`validation_tasks={num_tasks}` must be smaller than the {len(train)} train tasks")
+        raise ValueError(f"--num-validation-tasks {num_tasks} (`validation_tasks`) must be smaller than the {len(train)} "
+                         f"train tasks of this corpus; choose at most {len(train) - 1}")
     chosen = set(random.Random(f"{seed}:validation").sample(train, num_tasks))
     infos = [TaskInfo(**{**asdict(i), "split": "validation"}) if i.name in chosen else i for i in table.infos]
     infos.sort(key=lambda i: SPLIT_ORDER.index(i.split))  # stable: keeps list order inside each split
