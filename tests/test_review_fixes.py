@@ -118,3 +118,20 @@ def test_build_like_takes_no_progress_and_reproduces_the_build(sample_build, tmp
     assert f"built {out} like {sample_build}: 9 configs" in capsys.readouterr().out
     original = sorted(p.relative_to(sample_build) for p in (sample_build / "data").rglob("*.parquet"))
     assert original == sorted(p.relative_to(out) for p in (out / "data").rglob("*.parquet"))
+
+
+def test_the_training_target_is_the_first_non_blank_reference(sample_copy, tmp_path):
+    import pyarrow.parquet as pq
+
+    path = sample_copy / "tasks" / "task9101_stepinst_sample_integer_subtraction.json"  # a test task: its first instance is kept
+    task = json.loads(path.read_text(encoding="utf-8"))
+    first = task["Instances"][0]
+    first["output"] = ["", "  ", *first["output"]]
+    path.write_text(json.dumps(task), encoding="utf-8")
+    out = tmp_path / "out"
+    assert main(["build", "--natinst", str(sample_copy), "--configs", "definition", "--out", str(out),
+                 "--cache-dir", str(tmp_path / "cache"), "--no-progress"]) == 0
+    rows = pq.read_table(next((out / "data" / "definition").glob("test-*.parquet"))).to_pylist()
+    row = next(r for r in rows if r["id"] == first["id"])
+    assert row["outputs"] == first["output"]  # every reference kept, as in the file
+    assert row["completion"] == first["output"][2]

@@ -106,6 +106,11 @@ def _task_values(task: Task, config: StepInstConfig, inputs: BuildInputs, qualit
     return values, prefix
 
 
+def training_target(references: list[str]) -> str:
+    """The ``completion``: the first reference that is not blank (upstream lists a few ``""`` first)."""
+    return next((r for r in references if r.strip()), references[0])
+
+
 def instance_columns(tasks: Iterable[Task]) -> dict[str, pa.Array]:
     """The columns that are the same in every configuration; built once per chunk of tasks.
 
@@ -121,7 +126,7 @@ def instance_columns(tasks: Iterable[Task]) -> dict[str, pa.Array]:
             texts.append(instance.input)
             outputs.append(instance.outputs)
             # Tk-Instruct samples one reference per epoch; a static dataset keeps the first.
-            completions.append(instance.outputs[0])
+            completions.append(training_target(instance.outputs))
             blocks.append(instance_block(instance.input))
     return {
         "_row_task": pa.array(row_task, pa.int32()),
