@@ -11,6 +11,16 @@ from stepinst_data.sample import SAMPLE_NATINST, SAMPLE_RATINGS, SAMPLE_STEPS
 from stepinst_data.stores.ratings import read_ratings_store
 
 
+def _judge_only_store(tmp_path):
+    """The sample's ratings of one annotator, recorded as an LLM judge's: a store with no human rating."""
+    store = read_ratings_store(SAMPLE_RATINGS)
+    judge = tmp_path / "judge.jsonl"
+    lines = [json.dumps({"rubric": store.rubric.to_dict()})]
+    lines += [json.dumps({**r, "annotator": "llm:gpt-4o-mini"}) for r in store.records if r["annotator"] == store.records[0]["annotator"]]
+    judge.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return judge
+
+
 def test_a_step_config_without_steps_names_the_config(tmp_path, capsys):
     code = main(["build", "--natinst", str(SAMPLE_NATINST), "--configs", "definition,steps_ordered",
                  "--out", str(tmp_path / "out"), "--cache-dir", str(tmp_path / "cache")])
@@ -21,11 +31,7 @@ def test_a_step_config_without_steps_names_the_config(tmp_path, capsys):
 
 
 def test_a_quality_threshold_with_only_llm_judge_ratings_is_refused(tmp_path, capsys):
-    store = read_ratings_store(SAMPLE_RATINGS)
-    judge = tmp_path / "judge.jsonl"
-    lines = [json.dumps({"rubric": store.rubric.to_dict()})]
-    lines += [json.dumps({**r, "annotator": "llm:gpt-4o-mini"}) for r in store.records if r["annotator"] == store.records[0]["annotator"]]
-    judge.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    judge = _judge_only_store(tmp_path)
     code = main(["build", "--natinst", str(SAMPLE_NATINST), "--steps", str(SAMPLE_STEPS), "--ratings", str(judge),
                  "--configs", "steps_ordered_hq", "--out", str(tmp_path / "out"), "--cache-dir", str(tmp_path / "cache")])
     assert code != 0
@@ -75,11 +81,7 @@ def test_a_configuration_sampled_unlike_its_build_is_refused(tmp_path):
 
 
 def test_a_default_build_with_only_llm_judge_ratings_leaves_the_threshold_config_out(tmp_path, capsys, caplog):
-    store = read_ratings_store(SAMPLE_RATINGS)
-    judge = tmp_path / "judge.jsonl"
-    lines = [json.dumps({"rubric": store.rubric.to_dict()})]
-    lines += [json.dumps({**r, "annotator": "llm:gpt-4o-mini"}) for r in store.records if r["annotator"] == store.records[0]["annotator"]]
-    judge.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    judge = _judge_only_store(tmp_path)
     code = main(["build", "--natinst", str(SAMPLE_NATINST), "--steps", str(SAMPLE_STEPS), "--ratings", str(judge),
                  "--out", str(tmp_path / "out"), "--cache-dir", str(tmp_path / "cache"), "--no-progress"])
     assert code == 0
