@@ -21,7 +21,6 @@ stepinst's files.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -30,6 +29,7 @@ import shutil
 from collections.abc import Iterable
 from pathlib import Path
 
+from ..source.digest import sha256_file
 from .stats import MANIFEST
 
 logger = logging.getLogger(__name__)
@@ -63,10 +63,6 @@ def check_not_an_input(out: Path, inputs: Iterable[tuple[str, str | os.PathLike 
             )
 
 
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def _manifest(out: Path) -> dict | None:
     try:
         manifest = json.loads((out / MANIFEST).read_text(encoding="utf-8"))
@@ -98,7 +94,7 @@ def foreign_files(out: Path, manifest: dict | None) -> list[str]:
 def card_edited(out: Path, manifest: dict) -> bool:
     """Whether the card differs from the one the build wrote (builds before ``card_sha256``: no)."""
     recorded = manifest.get("card_sha256")
-    return bool(recorded) and (not (out / CARD).is_file() or _sha256(out / CARD) != recorded)
+    return bool(recorded) and (not (out / CARD).is_file() or sha256_file(out / CARD) != recorded)
 
 
 def _listing(paths: list[str]) -> str:
@@ -139,7 +135,7 @@ def record_card(folder: Path) -> None:
     """Add the card's sha256 to the manifest, so the next build can tell a hand-edited card."""
     path = folder / MANIFEST
     manifest = json.loads(path.read_text(encoding="utf-8"))
-    manifest["card_sha256"] = _sha256(folder / CARD)
+    manifest["card_sha256"] = sha256_file(folder / CARD)
     path.write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")  # as write_manifest
 
 

@@ -18,6 +18,7 @@ import zipfile
 from pathlib import Path
 
 from ..atomic import atomic_write
+from .digest import sha256_file
 from .natinst import NatInstError
 
 logger = logging.getLogger(__name__)
@@ -35,14 +36,6 @@ def default_cache_dir() -> Path:
 
 def is_url(location: str) -> bool:
     return location.startswith(("http://", "https://"))
-
-
-def _sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _is_archive(path: Path) -> bool:
@@ -139,7 +132,7 @@ def fetch_archive(url: str, cache_dir: Path, expected_sha256: str | None = None)
         _forget(archive)
     if archive.is_file() and checksum_file.is_file():
         recorded = checksum_file.read_text().strip()
-        actual = _sha256_file(archive)
+        actual = sha256_file(archive)
         if actual != recorded:
             raise NatInstError(
                 f"{archive}: checksum {actual} does not match the one recorded at download "
