@@ -72,7 +72,7 @@ def test_hq_filters_train_tasks_only_and_ratings_rows(sample_build, hf_cache):
 def test_rebuild_is_byte_identical_also_in_parallel(tmp_path):
     a, b = tmp_path / "a", tmp_path / "b"
     build_release(_inputs(), a)
-    build_release(_inputs(), b, num_proc=2)
+    build_release(_inputs(), b, threads=3)
     files = sorted(p.relative_to(a) for p in a.rglob("*") if p.is_file())
     assert files == sorted(p.relative_to(b) for p in b.rglob("*") if p.is_file())
     for f in files:

@@ -124,9 +124,9 @@ def test_task_table_is_cached_and_parsed_in_parallel(tmp_path):
     cold = load_task_table(SAMPLE_NATINST, num_proc=2, cache_dir=tmp_path)
     assert len(list((tmp_path / "tables").glob("*.jsonl"))) == 1
     warm = load_task_table(SAMPLE_NATINST, cache_dir=tmp_path)
-    assert [t.to_dict() for t in warm.tasks] == [t.to_dict() for t in cold.tasks]
+    assert warm.tasks == cold.tasks
     serial = load_task_table(SAMPLE_NATINST)
-    assert [t.to_dict() for t in serial.tasks] == [t.to_dict() for t in cold.tasks]
+    assert serial.tasks == cold.tasks
     other = load_task_table(SAMPLE_NATINST, Sampling(max_num_instances_per_task=5), cache_dir=tmp_path)
     assert len(list((tmp_path / "tables").glob("*.jsonl"))) == 2  # sampling is part of the key
     assert max(len(t.instances) for t in other.split("train")) == 5

@@ -91,12 +91,12 @@ def test_every_config_on_the_real_sample_renders_like_the_template(shared_natins
     assert rows == len(configs) * sum(len(t.instances) for t in table.tasks)
 
 
-@pytest.mark.parametrize("num_proc", [1, 3])
-def test_thread_count_does_not_change_a_byte(tmp_path, num_proc):
+@pytest.mark.parametrize("threads", [1, 3])
+def test_thread_count_does_not_change_a_byte(tmp_path, threads):
     """Configs are written side by side by threads; each file must still get its rows in table order."""
     inputs = load_build_inputs(SAMPLE_NATINST, SAMPLE_STEPS, SAMPLE_RATINGS, cache_dir=tmp_path / "cache")
-    build_release(inputs, tmp_path / "one", num_proc=1)
-    build_release(inputs, tmp_path / "many", num_proc=num_proc)
+    build_release(inputs, tmp_path / "one", threads=1)
+    build_release(inputs, tmp_path / "many", threads=threads)
     one = {p.relative_to(tmp_path / "one"): p.read_bytes() for p in (tmp_path / "one").rglob("*") if p.is_file()}
     many = {p.relative_to(tmp_path / "many"): p.read_bytes() for p in (tmp_path / "many").rglob("*") if p.is_file()}
     assert one == many

@@ -22,13 +22,13 @@ def build_release(
     out: str | os.PathLike,
     configs: Sequence[StepInstConfig] | None = None,
     overwrite: bool = False,
-    num_proc: int = 1,
+    threads: int | None = None,
     repo_id: str | None = None,
     progress: bool | None = None,
 ) -> list[ConfigFiles]:
     """Build ``configs`` into ``out`` with the card naming ``repo_id`` (default: a placeholder repo)."""
     card = functools.partial(_card, inputs=inputs, repo_id=repo_id or DEFAULT_REPO_ID)
-    return export(inputs, out, configs, overwrite=overwrite, num_proc=num_proc, card=card, progress=progress)
+    return export(inputs, out, configs, overwrite=overwrite, threads=threads, card=card, progress=progress)
 
 
 def _card(folder, written, yaml_configs, yaml_infos, *, inputs: BuildInputs, repo_id: str) -> str:

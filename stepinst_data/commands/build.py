@@ -21,7 +21,7 @@ def register(subparsers) -> None:
     ),
     )
     options.add_build_inputs(build)
-    options.add_num_proc(build, "parse task files and write configurations")
+    options.add_num_proc(build, "parse task files (configurations are written by one thread per core)")
     options.add_out(build, "the dataset folder to write", default="stepinst")
     build.add_argument("--configs", help="comma-separated configs to build (default: every one the inputs serve)")
     build.add_argument("--overwrite", action="store_true", help="replace a card (README.md) of a previous build that was edited by hand; files stepinst "
@@ -66,7 +66,7 @@ def run_build(args: argparse.Namespace) -> int:
         args.num_proc, args.allow_missing_tasks, args.cache_dir, args.skip_empty_tasks, progress=progress,
     )
     configs = _configs(args, inputs)
-    written = build_release(inputs, args.out, configs, overwrite=args.overwrite, num_proc=args.num_proc,
+    written = build_release(inputs, args.out, configs, overwrite=args.overwrite,
                             repo_id=args.repo, progress=progress)
     print(f"built {args.out}: {len(written)} configs")
     if inputs.table.skipped_empty:

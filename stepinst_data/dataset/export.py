@@ -16,8 +16,6 @@ import os
 import shutil
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from multiprocessing import get_context
-from queue import Empty
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -142,17 +140,32 @@ def _finish(jobs: list[Future], report: Callable[[int], None]) -> None:
         report(len(job.result()))
 
 
+def writer_threads(requested: int | None = None) -> int:
+    """Threads that render and write configurations: ``requested``, or one per usable core.
+
+    Threads, not processes: Arrow's ``take``/string joins and Parquet's encoding and compression
+    run without the GIL, so threads share the cores without copying the task table to workers."""
+    if requested is not None:
+        if isinstance(requested, bool) or not isinstance(requested, int) or requested < 1:
+            raise ValueError(f"`threads={requested!r}` must be an integer >= 1 (or None: one per core)")
+        return requested
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
 def write_configs(
     inputs: BuildInputs,
     configs: Sequence[StepInstConfig],
     folder: Path,
-    report: Callable[[int], None] = lambda tasks: None,
+    threads: int | None = None,
+    progress: bool | None = None,
 ) -> list[ConfigFiles]:
     """Render every configuration in ONE streaming pass over the task table.
 
-    Tasks are read from the table once, in chunks; each chunk is rendered for every configuration
-    and appended to that configuration's Parquet file of the chunk's split, by a thread, while
-    the next chunk is read. ``report(n)``: n more (task, configuration) pairs written.
+    Tasks are read from the table once, in chunks; while the next chunk is read, ``threads``
+    threads render the last one for every configuration and append it to that configuration's
+    Parquet file of each split. A file takes chunk N+1 only once chunk N is in it, so the bytes
+    do not depend on the number of threads. ``progress``: a bar on stderr over tasks x
+    configurations (None: on a terminal).
     """
     quality = inputs.quality_by_task()
     collectors = {c.name: StatsCollector() for c in configs}
@@ -162,22 +175,26 @@ def write_configs(
         for c in configs
     }
     instance_configs = [c for c in configs if not c.ratings_only]
+    # Longest prompts first (examples double a prompt), so the last job of a chunk is a short one.
+    by_size = sorted(instance_configs, key=lambda c: -(c.num_pos_examples + c.num_neg_examples))
 
     def write_chunk(config: StepInstConfig, chunk: _Chunk) -> list[Task]:
         for split, kept, shared in chunk.parts(config, quality):
             writers[config.name, split].write(render_table(config, inputs, kept, shared))
         return chunk.tasks
 
-    with ThreadPoolExecutor(1) as pool:
+    bar = tqdm(total=len(inputs.table.infos) * len(instance_configs), desc=f"Writing {len(instance_configs)} configurations",
+               unit="task", disable=None if progress is None else not progress)
+    with bar, ThreadPoolExecutor(min(writer_threads(threads), max(1, len(by_size)))) as pool:
         try:
             jobs: list[Future] = []
             for tasks in task_chunks(inputs.table.iter_tasks()) if instance_configs else ():
-                chunk = _Chunk(tasks)  # read, and its shared columns built, while the thread writes the last one
+                chunk = _Chunk(tasks)  # read, and its shared columns built, while the threads write the last one
                 for _ in chunk.parts(instance_configs[0], quality):
                     pass
-                _finish(jobs, report)  # a file takes chunk N+1 only once chunk N is in it
-                jobs = [pool.submit(write_chunk, config, chunk) for config in instance_configs]
-            _finish(jobs, report)
+                _finish(jobs, bar.update)
+                jobs = [pool.submit(write_chunk, config, chunk) for config in by_size]
+            _finish(jobs, bar.update)
             for config in configs:
                 if config.ratings_only:
                     for split in inputs.table.split_names:
@@ -198,55 +215,6 @@ def write_configs(
     for name, files in results.items():
         files.stats = collectors[name].result()
     return list(results.values())
-
-
-_progress_queue = None  # in a worker process: where it reports written (task, configuration) pairs
-
-
-def _init_worker(queue) -> None:
-    global _progress_queue
-    _progress_queue = queue
-
-
-def _write_group(args: tuple[BuildInputs, list[StepInstConfig], Path]) -> list[ConfigFiles]:
-    return write_configs(*args, report=_progress_queue.put)
-
-
-def write_configs_parallel(
-    inputs: BuildInputs, configs: Sequence[StepInstConfig], folder: Path, num_proc: int, progress: bool | None = None
-) -> list[ConfigFiles]:
-    """Split the configurations over ``num_proc`` processes, each streaming the task table once.
-
-    Processes, not threads: rendering and writing hold the GIL often enough that two threads
-    wrote 1.3x faster than one where two processes wrote 1.65x faster (benchmarks/build.py, 2
-    cores). Each file is written by one process in table order, so the bytes do not depend on
-    ``num_proc``. ``progress``: one bar on stderr over tasks x configurations (None: on a terminal).
-    """
-    instance_configs = [c for c in configs if not c.ratings_only]
-    bar = tqdm(total=len(inputs.table.infos) * len(instance_configs), desc=f"Writing {len(instance_configs)} configurations",
-               unit="task", disable=None if progress is None else not progress)
-    num_proc = min(num_proc, len(configs))
-    with bar:
-        if num_proc <= 1:
-            return write_configs(inputs, configs, folder, bar.update)
-        context = get_context("spawn")
-        queue = context.Queue()
-        groups = [list(configs[i::num_proc]) for i in range(num_proc)]
-        with context.Pool(num_proc, initializer=_init_worker, initargs=(queue,)) as pool:
-            pending = pool.map_async(_write_group, [(inputs, group, folder) for group in groups])
-            reported = 0
-            while not pending.ready() or reported < bar.total:  # reports may arrive after the results
-                try:
-                    done = queue.get(timeout=0.2)
-                except Empty:
-                    if pending.ready():
-                        break
-                    continue
-                reported += done
-                bar.update(done)
-            results = pending.get()  # re-raises a worker's error
-    by_name = {files.config.name: files for group in results for files in group}
-    return [by_name[c.name] for c in configs]
 
 
 def yaml_metadata(written: Sequence[ConfigFiles], inputs: BuildInputs) -> tuple[list[dict], list[dict]]:
@@ -299,14 +267,14 @@ def export(
     out: str | os.PathLike,
     configs: Sequence[StepInstConfig] | None = None,
     overwrite: bool = False,
-    num_proc: int = 1,
+    threads: int | None = None,
     *,
     card: CardRenderer,
     progress: bool | None = None,
 ) -> list[ConfigFiles]:
     """Build ``configs`` (default: every preset the inputs can serve) into the folder ``out``.
 
-    ``num_proc`` > 1 renders and writes the configurations in that many processes; ``card``
+    ``threads`` render and write the configurations (default: one per core); ``card``
     writes the README.md from the written files (the card stage passes it: see
     :func:`stepinst_data.card.release.build_release`).
     """
@@ -320,7 +288,7 @@ def export(
     source = describe_source_in_background(inputs)  # hashes the task files while the configs are written
     try:
         logger.info("writing %s", ", ".join(c.name for c in configs))
-        written = write_configs_parallel(inputs, configs, tmp, num_proc, progress)
+        written = write_configs(inputs, configs, tmp, threads, progress)
         empty = [w.config.name for w in written if not w.files]
         if empty:
             raise ExportError(

@@ -278,7 +278,7 @@ def verify_release(
     # the system's temporary folder: a build never writes inside one of its inputs (the cache is one)
     with tempfile.TemporaryDirectory(prefix="stepinst-verify-") as tmp:
         rebuilt = Path(tmp) / "rebuild"
-        build_release(_load_like(release.manifest, natinst, steps, ratings, cache, num_proc), rebuilt, configs_of(release.manifest), num_proc=num_proc)
+        build_release(_load_like(release.manifest, natinst, steps, ratings, cache, num_proc), rebuilt, configs_of(release.manifest))
         problems, report.files_compared = compare_rebuild(release, rebuilt, read_manifest(rebuilt))
     report.problems += problems
     return report
@@ -304,7 +304,7 @@ def build_like(
     release = open_release(like, revision=revision, endpoint=endpoint, token=token, manifest_only=True)
     cache = Path(cache_dir) if cache_dir else None
     inputs = _load_like(release.manifest, natinst, steps, ratings, cache, num_proc, progress)
-    written = build_release(inputs, out, configs_of(release.manifest), overwrite=overwrite, num_proc=num_proc,
+    written = build_release(inputs, out, configs_of(release.manifest), overwrite=overwrite,
                             repo_id=repo_id, progress=progress)
     for note in _input_changes(release.manifest, read_manifest(out)):
         logger.warning("%s (compared with %s); `stepinst verify %s` names every difference", note, release.where, like)

@@ -14,21 +14,18 @@ import json
 import logging
 import math
 import random
-from collections.abc import Iterator
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import msgspec
 
+from .text_checks import NatInstError, check_text_fields
+
 logger = logging.getLogger(__name__)
 
 SPLIT_FILES = {"train": "train_tasks.txt", "test": "test_tasks.txt"}
 REQUIRED_KEYS = ("Definition", "Categories", "Positive Examples", "Instances")
-
-
-class NatInstError(ValueError):
-    """A SUP-NATINST file or split list that cannot be read; the message names the file."""
 
 
 @dataclass
@@ -72,22 +69,6 @@ class Task:
     @property
     def definition_sha256(self) -> str:
         return definition_sha256(self.definition)
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain values for the task table's cache (by hand: ``dataclasses.asdict`` deep-copies, about 30x slower)."""
-        data = {f.name: getattr(self, f.name) for f in fields(self)}
-        data["positive_examples"] = [vars(e).copy() for e in self.positive_examples]
-        data["negative_examples"] = [vars(e).copy() for e in self.negative_examples]
-        data["instances"] = [vars(i).copy() for i in self.instances]
-        return data
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Task:
-        data = dict(data)
-        data["positive_examples"] = [Example(**e) for e in data["positive_examples"]]
-        data["negative_examples"] = [Example(**e) for e in data["negative_examples"]]
-        data["instances"] = [Instance(**i) for i in data["instances"]]
-        return cls(**data)
 
 
 @dataclass(frozen=True)
@@ -167,71 +148,6 @@ def _examples(raw: Any, path: Path, key: str) -> list[Example]:
             raise NatInstError(f"{path}: {key}[{i}] needs 'input' and 'output' keys")
         examples.append(Example(_text(ex["input"]), _text(ex["output"]), _text(ex.get("explanation"))))
     return examples
-
-
-def _describe(value: Any) -> str:
-    if isinstance(value, float) and math.isnan(value):
-        return "a bare NaN"
-    if value is None:
-        return "null"
-    return f"{str(value)[:40]!r} (a JSON {type(value).__name__}, not a string)"
-
-
-def _check_text(value: Any, where: str, field_name: str, fix: str, lists: bool = False) -> None:
-    """Raise unless ``value`` is a string (or, with ``lists``, a list of strings)."""
-    if type(value) is str:
-        return
-    if lists and type(value) is list:
-        for j, item in enumerate(value):
-            if type(item) is not str:
-                _check_text(item, where, f"{field_name}[{j}]", fix)
-        return
-    raise NatInstError(
-        f"{where}: {field_name} is {_describe(value)}; only text (a JSON string) can go into a prompt, "
-        f"and stepinst never turns it into {str(value)!r} or drops it. {fix}"
-    )
-
-
-def check_text_fields(data: dict[str, Any], path: Path, task_name: str) -> None:
-    """Refuse a non-string where the prompt takes text, instead of printing ``nan`` or dropping it.
-
-    A bare ``NaN`` (pandas' export of an empty cell), a number or ``null`` as an instance's
-    ``input``/``output``, an example's text or the definition would silently change the rows.
-    """
-    fix = "Write the text as a JSON string in the task file (or remove the entry)."
-    definition = data.get("Definition")
-    if type(definition) is not str:
-        _check_text(definition, f"{path}: task {task_name}", "'Definition'", fix, lists=True)
-    for key in ("Positive Examples", "Negative Examples"):
-        examples = data.get(key)
-        for i, ex in enumerate(examples if type(examples) is list else []):
-            if type(ex) is not dict:
-                continue  # _examples names the missing keys
-            where = f"{path}: task {task_name}, {key}[{i}]"
-            for name in ("input", "output", "explanation"):
-                if name in ex and not (name == "explanation" and ex[name] is None):
-                    _check_text(ex[name], where, f"'{name}'", fix, lists=name == "output")
-    instances = data.get("Instances")
-    for i in _instances_with_non_text(instances if type(instances) is list else []):
-        inst = instances[i]
-        where = f"{path}: task {task_name}, instance {inst.get('id') or '(no id)'} (Instances[{i}])"
-        for name in ("input", "output"):
-            if name in inst:
-                _check_text(inst[name], where, f"'{name}'", fix, lists=name == "output")
-
-
-def _instances_with_non_text(instances: list[Any]) -> Iterator[int]:
-    """Indices of instances whose ``input`` or ``output`` is not text; one cheap pass (files hold
-    up to ~6,500 instances, nearly all with one reference)."""
-    for i, inst in enumerate(instances):
-        if type(inst) is not dict:
-            continue  # _instances names the missing keys
-        output = inst.get("output")
-        if type(inst.get("input")) is str and type(output) is list and (
-            (len(output) == 1 and type(output[0]) is str) or all(type(o) is str for o in output)
-        ):
-            continue
-        yield i
 
 
 def derived_instance_id(task_name: str, index: int, text: str) -> str:
@@ -350,13 +266,103 @@ def decode_task_file(raw: bytes) -> Any:
         return json.loads(raw)
 
 
+# The typed fast path. Nearly every upstream file has one shape: lists of strings, instances with
+# ids. msgspec checks those types in C while decoding, and leaves each instance's input undecoded
+# (``Raw``): at most 100 of up to ~6,500 instances become rows, so only those are decoded. A file of
+# any other shape (old schema, a NaN, a number where text goes, a duplicate id, ...) fails a check
+# here and is read by the general path above, which normalizes it or raises the precise error.
+class _FastExample(msgspec.Struct):
+    input: str
+    output: str | list[str]
+    explanation: str | None = None
+
+
+class _FastInstance(msgspec.Struct):
+    input: msgspec.Raw
+    output: list[str] | str
+    id: str = ""
+
+
+class _FastTask(msgspec.Struct):
+    Definition: list[str] | str
+    Categories: list[str] | str
+    Positive_Examples: list[_FastExample] | None = msgspec.field(name="Positive Examples")
+    Instances: list[_FastInstance]
+    Negative_Examples: list[_FastExample] | None = msgspec.field(default=None, name="Negative Examples")
+    Source: list[str] | str | None = None
+    URL: list[str] | str | None = None
+    Domains: list[str] | str | None = None
+    Reasoning: list[str] | str | None = None
+    Instance_License: list[str] | str | None = msgspec.field(default=None, name="Instance License")
+
+
+_TYPED_DECODER = msgspec.json.Decoder(_FastTask)
+_STRING_DECODER = msgspec.json.Decoder(str)
+_QUOTE = ord('"')  # a JSON string's first byte: every input must be text
+
+
+def _filled(output: list[str] | str) -> bool:
+    """At least one reference that is not blank (the general path's rule)."""
+    if type(output) is str:
+        return bool(output.strip())
+    return bool(output) and bool(output[0].strip()) or any(o.strip() for o in output)
+
+
+def _fast_examples(raw: list[_FastExample] | None) -> list[Example]:
+    return [Example(e.input, e.output if type(e.output) is str else (e.output[0] if e.output else ""), e.explanation or "")
+            for e in raw or ()]
+
+
+def _parse_fast(raw: bytes, name: str, split: str, sampling: Sampling) -> Task | None:
+    """The task, read by the typed decoder; None when the file needs the general path."""
+    try:
+        data = _TYPED_DECODER.decode(raw)
+    except msgspec.MsgspecError:
+        return None
+    instances = data.Instances
+    definitions, categories = _as_list(data.Definition), _as_list(data.Categories)
+    ids = [inst.id for inst in instances]
+    if (not definitions or not definitions[0].strip() or not categories or not all(ids) or len(set(ids)) != len(ids)
+            or not all(_filled(inst.output) for inst in instances)
+            or not all(memoryview(inst.input)[0] == _QUOTE for inst in instances)):
+        return None  # an old-schema file (no ids), or one the general path refuses with a precise message
+    kept = []
+    try:
+        for i in sample_indices(name, split, len(instances), sampling):
+            inst = instances[i]
+            kept.append(Instance(inst.id, _STRING_DECODER.decode(inst.input), _as_list(inst.output)))
+    except msgspec.MsgspecError:
+        return None  # an input that is not a string (the general path names it)
+    return Task(
+        name=name,
+        split=split,
+        definition=definitions[0],
+        categories=categories,
+        positive_examples=_fast_examples(data.Positive_Examples),
+        negative_examples=_fast_examples(data.Negative_Examples),
+        instances=kept,
+        num_instances_total=len(instances),
+        source=_as_list(data.Source),
+        url=_as_list(data.URL),
+        domains=_as_list(data.Domains),
+        reasoning=_as_list(data.Reasoning),
+        instance_license=_as_list(data.Instance_License),
+        schema="old" if isinstance(data.Definition, str) else "current",
+    )
+
+
 def read_task(root: Path, name: str, split: str, sampling: Sampling) -> Task:
     """Read, validate and sample one task file ``<root>/tasks/<name>.json``."""
     path = root / "tasks" / f"{check_task_name(name, str(root))}.json"
     try:
-        data = decode_task_file(path.read_bytes())
+        raw = path.read_bytes()
     except FileNotFoundError:
         raise NatInstError(f"{path}: task {name!r} is listed in the {split} split but its file is missing") from None
+    task = _parse_fast(raw, name, split, sampling)
+    if task is not None:
+        return task
+    try:
+        data = decode_task_file(raw)
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise NatInstError(f"{path}: not valid JSON ({e}); re-download the task file.") from None
     return parse_task(data, path, name, split, sampling)

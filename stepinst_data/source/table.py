@@ -69,11 +69,11 @@ class TaskTable:
         """
         split_of = {info.name: info.split for info in self.infos}
         passes: list[str | None] = list(self.split_names) if "validation" in self.split_names else [None]
-        decoder = msgspec.json.Decoder()
+        decoder = msgspec.json.Decoder(Task)
         for wanted in passes:
             with open(self.path, "rb") as f:
                 for line in f:
-                    task = Task.from_dict(decoder.decode(line))
+                    task = decoder.decode(line)
                     split = split_of.get(task.name)
                     if split is not None and wanted in (None, split):
                         task.split = split
@@ -122,13 +122,13 @@ def _parse_to_cache(
     pool = get_context("spawn").Pool(num_proc) if num_proc > 1 and len(items) > 1 else None
     try:
         results = pool.imap(worker, items, chunksize=1) if pool else map(worker, items)
-        encoder = msgspec.json.Encoder()  # the cache holds only strings, ints and lists: plain JSON
+        encoder = msgspec.json.Encoder()  # the cache holds only strings, ints and lists: plain JSON, a task a line
         with atomic_write(path, "wb") as f:  # an error leaves no partial table behind
             for result in tqdm(results, **bar):
                 if isinstance(result, str):
                     errors.append(result)
                     continue
-                f.write(encoder.encode(result.to_dict()) + b"\n")
+                f.write(encoder.encode(result) + b"\n")
                 infos.append(TaskInfo.of(result))
             if errors:
                 raise NatInstError(f"{len(errors)} task file(s) could not be read:\n  " + "\n  ".join(errors))
@@ -190,9 +190,9 @@ def _missing_tasks(root: Path, splits: dict[str, list[str]]) -> list[str]:
 
 
 def _infos_from_cache(path: Path) -> list[TaskInfo]:
-    decoder = msgspec.json.Decoder()
+    decoder = msgspec.json.Decoder(Task)
     with open(path, "rb") as f:
-        return [TaskInfo.of(Task.from_dict(decoder.decode(line))) for line in f]
+        return [TaskInfo.of(decoder.decode(line)) for line in f]
 
 
 def load_task_table(
