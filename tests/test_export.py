@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import threading
 
 import pytest
 from datasets import get_dataset_config_names, load_dataset
@@ -173,3 +174,47 @@ def test_validation_split_and_card(tmp_path, hf_cache):
     assert "config_name: definition" in card and "dataset_info:" in card
     assert "Improving Cross-Task Generalization with Step-by-Step Instructions" in card
     shutil.rmtree(out)
+
+
+def _small_chunks(monkeypatch, rows=40):
+    """Many chunks from the small sample, so lanes run ahead of and behind each other."""
+    chunks = export_module.task_chunks
+    monkeypatch.setattr(export_module, "task_chunks", lambda tasks: chunks(tasks, rows))
+
+
+def test_lanes_keep_every_file_in_table_order(tmp_path, monkeypatch):
+    _small_chunks(monkeypatch)
+    inputs = _inputs()
+    build_release(inputs, tmp_path / "one", threads=1)
+    build_release(inputs, tmp_path / "many", threads=4)
+    one = {p.relative_to(tmp_path / "one"): p.read_bytes() for p in (tmp_path / "one").rglob("*") if p.is_file()}
+    many = {p.relative_to(tmp_path / "many"): p.read_bytes() for p in (tmp_path / "many").rglob("*") if p.is_file()}
+    assert one == many
+    rows = load_dataset(str(tmp_path / "many"), "steps_reversed", split="train", cache_dir=tmp_path / "hf")
+    table_order = [i.id for t in inputs.table.tasks if t.split == "train" for i in t.instances]
+    assert rows["id"] == table_order
+
+
+def test_an_error_in_one_lane_stops_the_build_and_leaves_nothing(tmp_path, monkeypatch):
+    _small_chunks(monkeypatch)
+    render, calls = export_module.render_table, []
+
+    def failing(config, *args, **kwargs):
+        calls.append(config.name)
+        if config.name == "steps_shuffled" and calls.count("steps_shuffled") == 3:
+            raise RuntimeError("disk full while writing steps_shuffled")
+        return render(config, *args, **kwargs)
+
+    monkeypatch.setattr(export_module, "render_table", failing)
+    before = threading.active_count()
+    with pytest.raises(RuntimeError, match="disk full while writing steps_shuffled"):
+        build_release(_inputs(), tmp_path / "out", threads=3)
+    assert not (tmp_path / "out").exists()
+    assert [p.name for p in tmp_path.iterdir()] == []  # no temporary folder left behind
+    assert threading.active_count() == before  # every lane thread ended
+
+
+@pytest.mark.parametrize("threads", [0, -1, 1.5, True])
+def test_thread_count_must_be_a_positive_integer(tmp_path, threads):
+    with pytest.raises(ValueError, match="must be an integer >= 1"):
+        build_release(_inputs(), tmp_path / "out", threads=threads)

@@ -13,9 +13,10 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import queue
 import shutil
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -122,6 +123,7 @@ class _Chunk:
 
     tasks: list[Task]
     shared: dict[tuple[str, ...], dict[str, pa.Array]] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
 
     def parts(self, config: StepInstConfig, quality: dict[str, float]) -> Iterator[tuple[str, list[Task], dict]]:
         """(split, kept tasks, their shared columns) for ``config``; shared columns built once."""
@@ -129,15 +131,69 @@ class _Chunk:
             kept = [t for t in self.tasks if t.split == split and keeps_task(config, t.name, split, quality)]
             if kept:
                 key = tuple(t.name for t in kept)
-                if key not in self.shared:
-                    self.shared[key] = instance_columns(kept)
+                with self.lock:  # configurations on other threads may ask for the same columns
+                    if key not in self.shared:
+                        self.shared[key] = instance_columns(kept)
                 yield split, kept, self.shared[key]
 
 
-def _finish(jobs: list[Future], report: Callable[[int], None]) -> None:
-    """Wait for one chunk's jobs (re-raising the first error), reporting its tasks as done."""
-    for job in jobs:
-        report(len(job.result()))
+class _Lanes:
+    """One lane per configuration: its chunks go into its files in table order, one at a time,
+    while the lanes of the other configurations run beside it. At most ``threads`` lanes work at
+    once (one per core), and the table is read at most ``lag`` chunks ahead of the slowest lane,
+    so memory is bounded by a few chunks, not by the corpus. No barrier between configurations:
+    a lane with short prompts never waits for one with long ones."""
+
+    def __init__(self, names: Sequence[str], work: Callable[[str, _Chunk], int], threads: int, report: Callable[[int], None], lag: int = 2):
+        self.work, self.report, self.lag = work, report, lag
+        self.running = threading.BoundedSemaphore(threads)
+        self.done = threading.Condition()
+        self.finished = {name: 0 for name in names}  # chunks each lane has written
+        self.errors: list[BaseException] = []
+        self.cancelled = False
+        self.queues: dict[str, queue.SimpleQueue] = {name: queue.SimpleQueue() for name in names}
+        self.threads = [threading.Thread(target=self._run, args=(name,), name=f"stepinst-write-{name}", daemon=True) for name in names]
+        for t in self.threads:
+            t.start()
+
+    def _run(self, name: str) -> None:
+        while (chunk := self.queues[name].get()) is not None:
+            if not (self.errors or self.cancelled):
+                try:
+                    with self.running:
+                        tasks = self.work(name, chunk)
+                    self.report(tasks)
+                except BaseException as e:  # noqa: BLE001 - handed to the reading thread, which re-raises it
+                    self.errors.append(e)
+            with self.done:
+                self.finished[name] += 1
+                self.done.notify_all()
+
+    def _wait(self, chunks: int) -> None:
+        """Until every lane has written ``chunks`` chunks (or one failed); re-raise a lane's error."""
+        with self.done:
+            self.done.wait_for(lambda: self.errors or min(self.finished.values()) >= chunks)
+        if self.errors:
+            raise self.errors[0]
+
+    def feed(self, chunks: Iterable[_Chunk]) -> None:
+        """Hand every chunk to every lane and wait for the last one to be written."""
+        fed = 0
+        try:
+            for chunk in chunks:
+                self._wait(fed - self.lag)
+                for lane in self.queues.values():
+                    lane.put(chunk)
+                fed += 1
+            self._wait(fed)
+        except BaseException:
+            self.cancelled = True  # the lanes drop what is queued
+            raise
+        finally:
+            for lane in self.queues.values():
+                lane.put(None)
+            for thread in self.threads:
+                thread.join()
 
 
 def writer_threads(requested: int | None = None) -> int:
@@ -161,11 +217,11 @@ def write_configs(
 ) -> list[ConfigFiles]:
     """Render every configuration in ONE streaming pass over the task table.
 
-    Tasks are read from the table once, in chunks; while the next chunk is read, ``threads``
-    threads render the last one for every configuration and append it to that configuration's
-    Parquet file of each split. A file takes chunk N+1 only once chunk N is in it, so the bytes
-    do not depend on the number of threads. ``progress``: a bar on stderr over tasks x
-    configurations (None: on a terminal).
+    Tasks are read from the table once, in chunks; while the next chunks are read, each
+    configuration's lane renders the chunks it was handed and appends them to its Parquet file of
+    each split, ``threads`` lanes at a time (default: one per core). A file takes chunk N+1 only
+    once chunk N is in it, so the bytes do not depend on the number of threads. ``progress``: a
+    bar on stderr over tasks x configurations (None: on a terminal).
     """
     quality = inputs.quality_by_task()
     collectors = {c.name: StatsCollector() for c in configs}
@@ -175,34 +231,38 @@ def write_configs(
         for c in configs
     }
     instance_configs = [c for c in configs if not c.ratings_only]
-    # Longest prompts first (examples double a prompt), so the last job of a chunk is a short one.
+    # The lanes with the longest prompts (examples double a prompt) start first.
     by_size = sorted(instance_configs, key=lambda c: -(c.num_pos_examples + c.num_neg_examples))
+    by_name = {c.name: c for c in instance_configs}
 
-    def write_chunk(config: StepInstConfig, chunk: _Chunk) -> list[Task]:
-        for split, kept, shared in chunk.parts(config, quality):
-            writers[config.name, split].write(render_table(config, inputs, kept, shared))
-        return chunk.tasks
+    def write_chunk(name: str, chunk: _Chunk) -> int:
+        for split, kept, shared in chunk.parts(by_name[name], quality):
+            writers[name, split].write(render_table(by_name[name], inputs, kept, shared))
+        return len(chunk.tasks)
+
+    def chunks() -> Iterator[_Chunk]:
+        for tasks in task_chunks(inputs.table.iter_tasks()):
+            chunk = _Chunk(tasks)  # read, and its shared columns built, while the lanes write the last ones
+            for _ in chunk.parts(instance_configs[0], quality):
+                pass
+            yield chunk
 
     bar = tqdm(total=len(inputs.table.infos) * len(instance_configs), desc=f"Writing {len(instance_configs)} configurations",
                unit="task", disable=None if progress is None else not progress)
-    with bar, ThreadPoolExecutor(min(writer_threads(threads), max(1, len(by_size)))) as pool:
-        try:
-            jobs: list[Future] = []
-            for tasks in task_chunks(inputs.table.iter_tasks()) if instance_configs else ():
-                chunk = _Chunk(tasks)  # read, and its shared columns built, while the threads write the last one
-                for _ in chunk.parts(instance_configs[0], quality):
-                    pass
-                _finish(jobs, bar.update)
-                jobs = [pool.submit(write_chunk, config, chunk) for config in by_size]
-            _finish(jobs, bar.update)
-            for config in configs:
-                if config.ratings_only:
-                    for split in inputs.table.split_names:
-                        writers[config.name, split].write(ratings_table(inputs, split))
-            closed = [w.close() for w in writers.values()]
-        except BaseException:
-            pool.shutdown(wait=True, cancel_futures=True)
-            raise
+    bar_lock = threading.Lock()
+
+    def report(tasks: int) -> None:
+        with bar_lock:
+            bar.update(tasks)
+
+    with bar:
+        if instance_configs:
+            _Lanes([c.name for c in by_size], write_chunk, min(writer_threads(threads), len(by_size)), report).feed(chunks())
+        for config in configs:
+            if config.ratings_only:
+                for split in inputs.table.split_names:
+                    writers[config.name, split].write(ratings_table(inputs, split))
+        closed = [w.close() for w in writers.values()]
     results = {c.name: ConfigFiles(c) for c in configs}
     for ((name, split), w), relative in zip(writers.items(), closed):
         if relative:
