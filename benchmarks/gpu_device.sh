@@ -21,7 +21,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 WHEELS=.whl
-ROOTS="trl datasets transformers tokenizers huggingface_hub accelerate peft safetensors krippendorff rouge_score nltk pyyaml tqdm filelock jinja2 packaging ${EXTRA:-}"
+ROOTS="trl datasets transformers tokenizers huggingface_hub accelerate peft safetensors krippendorff rouge_score nltk pyyaml tqdm filelock jinja2 packaging msgspec ${EXTRA:-}"
 # On the GPU machine already, and heavy or built against its CUDA: never carried.
 SKIP="torch numpy pandas pyarrow scipy triton sympy networkx pillow psutil typer"  # typer: transformers' CLI only
 
@@ -84,6 +84,9 @@ run() {
   fi
   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site "$WHEELS"/*.whl
   export PYTHONPATH="/tmp/site:$PWD" PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
+  # transformers >= 5.25 fetches hub kernels (kernels-community/rotary for Qwen2) when `kernels` is installed;
+  # the GPU machine is offline, so the models run transformers' own code (what the figures were measured with).
+  export USE_HUB_KERNELS=NO
   python3 - <<'EOF'
 import sys
 
