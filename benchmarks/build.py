@@ -104,7 +104,7 @@ for p in sorted(pathlib.Path(sys.argv[1]).glob('tasks/*.json')):
 """
 
 
-def timed(cmd: list[str], env: dict | None = None) -> tuple[float, float, float]:
+def timed(cmd: list[str], env: dict | None = None, cwd: Path | None = None) -> tuple[float, float, float]:
     """Wall seconds, peak RSS (MB) and CPU seconds of one process (with its children).
 
     CPU seconds (user + system) hardly change when other jobs share the cores, wall seconds do:
@@ -112,7 +112,7 @@ def timed(cmd: list[str], env: dict | None = None) -> tuple[float, float, float]
     """
     with tempfile.TemporaryFile() as log:
         start = time.perf_counter()
-        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=log)
+        proc = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=log)
         _, status, usage = os.wait4(proc.pid, 0)
         elapsed = time.perf_counter() - start
         if status != 0:
@@ -123,8 +123,7 @@ def timed(cmd: list[str], env: dict | None = None) -> tuple[float, float, float]
 
 
 def build_cmd(corpus: Path, out: Path, cache: Path, num_proc: int) -> list[str]:
-    # -P: `python -m` would put the working directory first on sys.path, so --baseline would time this tree
-    return [sys.executable, "-P", "-m", "stepinst_data.cli", "build", "--natinst", str(corpus), "--steps",
+    return [sys.executable, "-m", "stepinst_data.cli", "build", "--natinst", str(corpus), "--steps",
             str(corpus / "steps.jsonl"), "--out", str(out), "--overwrite", "--num-proc", str(num_proc),
             "--cache-dir", str(cache)]
 
@@ -134,14 +133,16 @@ def time_build(src: Path, corpus: Path, work: Path, num_proc: int) -> tuple[floa
     cache, out = work / f"cache-{num_proc}", work / f"built-{num_proc}"
     shutil.rmtree(cache, ignore_errors=True)
     env = dict(os.environ, PYTHONPATH=str(src))
-    result = timed(build_cmd(corpus, out, cache, num_proc), env)
+    # run inside the tree: `python -m` puts the working directory first on sys.path (before PYTHONPATH)
+    result = timed(build_cmd(corpus, out, cache, num_proc), env, cwd=src)
     shutil.rmtree(out, ignore_errors=True)
     shutil.rmtree(cache, ignore_errors=True)
     return result
 
 
 def stage_split(corpus: Path, work: Path) -> dict[str, float]:
-    """CPU seconds per stage of a --num-proc 1 build, in this process (imports excluded).
+    """CPU seconds per stage of a --num-proc 1 build (parsing in one process, writing on every core),
+    in this process (imports excluded).
 
     Render and write run on several threads: each call is clocked with its own thread's CPU time,
     so "rest" (the process's CPU minus the stages) holds the reading of the task table, the
@@ -209,7 +210,7 @@ def main() -> None:
     parser.add_argument("--baseline", help="another stepinst source tree to time in the same run")
     parser.add_argument("--keep", action="store_true", help="keep the synthesized corpora")
     args = parser.parse_args()
-    work = Path(args.workdir)
+    work = Path(args.workdir).resolve()  # absolute: builds run inside the timed tree
     src = Path(__file__).resolve().parents[1]
     corpus, sizes = corpus_at(work, f"scale-{args.scale:g}", args.scale)
     tiny, _ = corpus_at(work, "scale-tiny", 0.0, max_instances=20)

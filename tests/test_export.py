@@ -206,12 +206,18 @@ def test_an_error_in_one_lane_stops_the_build_and_leaves_nothing(tmp_path, monke
         return render(config, *args, **kwargs)
 
     monkeypatch.setattr(export_module, "render_table", failing)
-    before = threading.active_count()
     with pytest.raises(RuntimeError, match="disk full while writing steps_shuffled"):
         build_release(_inputs(), tmp_path / "out", threads=3)
     assert not (tmp_path / "out").exists()
     assert [p.name for p in tmp_path.iterdir()] == []  # no temporary folder left behind
-    assert threading.active_count() == before  # every lane thread ended
+    assert not [t.name for t in threading.enumerate() if t.name.startswith("stepinst-write-")]  # every lane ended
+
+
+def test_a_configuration_named_twice_is_refused(tmp_path):
+    twice = [PRESETS["definition"], PRESETS["steps_reversed"].with_params(name="definition")]
+    with pytest.raises(ExportError, match=r"configuration name\(s\) \['definition'\] appear more than once"):
+        build_release(_inputs(), tmp_path / "out", twice)
+    assert not (tmp_path / "out").exists()
 
 
 @pytest.mark.parametrize("threads", [0, -1, 1.5, True])

@@ -99,13 +99,13 @@ def test_a_file_saved_into_out_during_a_build_is_kept(tmp_path, monkeypatch, cap
     args = ["build", "--natinst", str(SAMPLE_NATINST), "--configs", "definition", "--out", str(out),
             "--cache-dir", str(tmp_path / "cache"), "--no-progress"]
     assert main(args) == 0
-    real = export_module.write_configs_parallel
+    real = export_module.write_configs
 
     def write_and_meanwhile_save_a_note(*a, **kw):
         (out / "my_notes.md").write_text("mine", encoding="utf-8")
         return real(*a, **kw)
 
-    monkeypatch.setattr(export_module, "write_configs_parallel", write_and_meanwhile_save_a_note)
+    monkeypatch.setattr(export_module, "write_configs", write_and_meanwhile_save_a_note)
     assert main(args) == 0
     kept = [p for p in tmp_path.iterdir() if p.name.startswith(".out.old-")]
     assert len(kept) == 1 and (kept[0] / "my_notes.md").read_text(encoding="utf-8") == "mine"

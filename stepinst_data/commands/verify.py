@@ -25,7 +25,7 @@ def register(subparsers) -> None:
     options.add_steps_store(verify, "the steps the release was built from (read)")
     options.add_ratings_store(verify, "the ratings the release was built from (read)")
     verify.add_argument("--revision", help="branch, tag or commit of a Hub repo (default: main)")
-    options.add_num_proc(verify, "parse task files and write configurations for the rebuild")
+    options.add_num_proc(verify, "parse task files for the rebuild (configurations are written by one thread per core)")
     verify.set_defaults(func=run_verify)
 
 

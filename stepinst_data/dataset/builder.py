@@ -31,14 +31,14 @@ _BASE_FIELDS = {"version", "data_dir", "data_files"}
 
 
 def _code_version() -> str:
-    """A digest of the code that turns the inputs into rows: the reader, the task table, the config
+    """A digest of the code that turns the inputs into rows: the reader and its checks, the task table, the config
     table, the orderings, the template and the renderer. A change to any of them (an edit, an
     upgrade) must never return rows that ``datasets`` cached from the old code."""
-    from ..source import natinst, table
+    from ..source import natinst, table, text_checks
     from . import configs, orderings, render, template
 
     h = hashlib.sha256(__version__.encode())
-    for module in (natinst, table, configs, orderings, template, render):
+    for module in (natinst, text_checks, table, configs, orderings, template, render):
         h.update(Path(module.__file__).read_bytes())
     return h.hexdigest()[:16]
 

@@ -339,8 +339,13 @@ def export(
     :func:`stepinst_data.card.release.build_release`).
     """
     out = Path(out)
-    _check_out(out, overwrite, inputs)
+    threads = writer_threads(threads)
     configs = list(configs) if configs is not None else default_configs(inputs)
+    repeated = sorted({c.name for c in configs if [d.name for d in configs].count(c.name) > 1})
+    if repeated:
+        raise ExportError(f"configuration name(s) {repeated} appear more than once: each names one folder data/<name>/; "
+                          "list each configuration once (custom ones need their own name)")
+    _check_out(out, overwrite, inputs)
     inputs.check_serves(configs)
     tmp = leftover_path(out, "tmp")
     shutil.rmtree(tmp, ignore_errors=True)

@@ -316,9 +316,11 @@ def _fast_examples(raw: list[_FastExample] | None) -> list[Example]:
 def _parse_fast(raw: bytes, name: str, split: str, sampling: Sampling) -> Task | None:
     """The task, read by the typed decoder; None when the file needs the general path."""
     try:
+        if not raw.isascii():
+            raw.decode("utf-8")  # msgspec never checks the UTF-8 of what it skips (unread keys, Raw inputs)
         data = _TYPED_DECODER.decode(raw)
-    except msgspec.MsgspecError:
-        return None
+    except (msgspec.MsgspecError, UnicodeDecodeError):
+        return None  # the general path names the problem
     instances = data.Instances
     definitions, categories = _as_list(data.Definition), _as_list(data.Categories)
     ids = [inst.id for inst in instances]
@@ -331,7 +333,7 @@ def _parse_fast(raw: bytes, name: str, split: str, sampling: Sampling) -> Task |
         for i in sample_indices(name, split, len(instances), sampling):
             inst = instances[i]
             kept.append(Instance(inst.id, _STRING_DECODER.decode(inst.input), _as_list(inst.output)))
-    except msgspec.MsgspecError:
+    except (msgspec.MsgspecError, UnicodeDecodeError):
         return None  # an input that is not a string (the general path names it)
     return Task(
         name=name,
