@@ -29,6 +29,7 @@ from .configs import PRESETS, StepInstConfig
 from .inputs import BuildInputs
 from .manifest import build_manifest, describe_source_in_background, write_manifest
 from ..source.natinst import Task
+from ..source.table import check_count
 from .render import features_for, instance_columns, keeps_task, ratings_table, render_table, task_chunks
 
 from .outdir import ExportError, check_not_an_input, check_replaceable, leftover_path, record_card, remove_stale_leftovers, swap_in
@@ -202,9 +203,7 @@ def writer_threads(requested: int | None = None) -> int:
     Threads, not processes: Arrow's ``take``/string joins and Parquet's encoding and compression
     run without the GIL, so threads share the cores without copying the task table to workers."""
     if requested is not None:
-        if isinstance(requested, bool) or not isinstance(requested, int) or requested < 1:
-            raise ValueError(f"`threads={requested!r}` must be an integer >= 1 (or None: one per core)")
-        return requested
+        return check_count(requested, "threads", "or None: one per core")
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 

@@ -14,7 +14,7 @@ from ..stores.ratings import RatingsError, RatingsStore, read_ratings_store
 from ..source.fetch import default_cache_dir, resolve_natinst
 from ..stores.steps import StepsRecord, StepsStoreError, check_steps_for_tasks, read_steps_store
 from .store_audit import audit_steps_store
-from ..source.table import TaskTable, carve_validation, check_num_proc, load_task_table, without_empty_tasks
+from ..source.table import TaskTable, carve_validation, check_count, load_task_table, without_empty_tasks
 
 if TYPE_CHECKING:
     from .configs import StepInstConfig
@@ -128,7 +128,7 @@ def load_build_inputs(
 
     A listed task with an empty ``Instances`` list is refused unless ``skip_empty_tasks``.
     """
-    check_num_proc(num_proc)
+    check_count(num_proc)
     cache = Path(cache_dir) if cache_dir else default_cache_dir()
     root = resolve_natinst(natinst, cache)
     table = load_task_table(root, sampling, num_proc, allow_missing_tasks, cache, progress)

@@ -131,6 +131,14 @@ def _as_list(value: Any) -> list[str]:
     return [str(v) for v in values if not (isinstance(v, float) and math.isnan(v))]
 
 
+def _has_reference(output: Any) -> bool:
+    """At least one reference that is not blank (a string, or a list holding one)."""
+    if type(output) is list:  # the first reference is nearly always filled: test it before a scan
+        first = output[0] if output else None
+        return type(first) is str and bool(first.strip()) or any(type(o) is str and o.strip() for o in output)
+    return isinstance(output, str) and bool(output.strip())
+
+
 def _text(value: Any) -> str:
     if isinstance(value, list):  # a few example outputs are single-element lists
         return str(value[0]) if value else ""
@@ -173,12 +181,7 @@ def _instances(raw: Any, path: Path, task_name: str, keep: list[int] | None = No
             raise NatInstError(f"{path}: Instances[{i}] needs 'input' and 'output' keys") from None
         if not inst_id:
             inst_id = derived_instance_id(task_name, i, str(text))
-        if type(output) is list:  # the first reference is nearly always filled: test it before a scan
-            first = output[0] if output else None
-            filled = type(first) is str and bool(first.strip()) or any(type(o) is str and o.strip() for o in output)
-        else:
-            filled = isinstance(output, str) and bool(output.strip())
-        if not filled:
+        if not _has_reference(output):
             raise NatInstError(
                 f"{path}: instance {inst_id} (Instances[{i}]) has an empty 'output': every "
                 "instance needs at least one non-empty reference. Fix or remove it."
@@ -301,16 +304,8 @@ _STRING_DECODER = msgspec.json.Decoder(str)
 _QUOTE = ord('"')  # a JSON string's first byte: every input must be text
 
 
-def _filled(output: list[str] | str) -> bool:
-    """At least one reference that is not blank (the general path's rule)."""
-    if type(output) is str:
-        return bool(output.strip())
-    return bool(output) and bool(output[0].strip()) or any(o.strip() for o in output)
-
-
 def _fast_examples(raw: list[_FastExample] | None) -> list[Example]:
-    return [Example(e.input, e.output if type(e.output) is str else (e.output[0] if e.output else ""), e.explanation or "")
-            for e in raw or ()]
+    return [Example(e.input, _text(e.output), _text(e.explanation)) for e in raw or ()]
 
 
 def _parse_fast(raw: bytes, name: str, split: str, sampling: Sampling) -> Task | None:
@@ -325,7 +320,7 @@ def _parse_fast(raw: bytes, name: str, split: str, sampling: Sampling) -> Task |
     definitions, categories = _as_list(data.Definition), _as_list(data.Categories)
     ids = [inst.id for inst in instances]
     if (not definitions or not definitions[0].strip() or not categories or not all(ids) or len(set(ids)) != len(ids)
-            or not all(_filled(inst.output) for inst in instances)
+            or not all(_has_reference(inst.output) for inst in instances)
             or not all(memoryview(inst.input)[0] == _QUOTE for inst in instances)):
         return None  # an old-schema file (no ids), or one the general path refuses with a precise message
     kept = []
@@ -333,7 +328,7 @@ def _parse_fast(raw: bytes, name: str, split: str, sampling: Sampling) -> Task |
         for i in sample_indices(name, split, len(instances), sampling):
             inst = instances[i]
             kept.append(Instance(inst.id, _STRING_DECODER.decode(inst.input), _as_list(inst.output)))
-    except (msgspec.MsgspecError, UnicodeDecodeError):
+    except msgspec.MsgspecError:
         return None  # an input that is not a string (the general path names it)
     return Task(
         name=name,

@@ -152,11 +152,11 @@ def missing_tasks_message(root: Path, missing: list[str]) -> str:
     )
 
 
-def check_num_proc(num_proc: int) -> int:
-    """``num_proc`` must be a count of processes (>= 1); 0 or a negative number is a typo, not "auto"."""
-    if isinstance(num_proc, bool) or not isinstance(num_proc, int) or num_proc < 1:
-        raise ValueError(f"`num_proc={num_proc!r}` must be an integer >= 1 (--num-proc 1 parses in this process)")
-    return num_proc
+def check_count(value: int, name: str = "num_proc", hint: str = "--num-proc 1 parses in this process") -> int:
+    """A count of processes or threads (>= 1); 0 or a negative number is a typo, not "auto"."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"`{name}={value!r}` must be an integer >= 1 ({hint})")
+    return value
 
 
 def empty_tasks_message(root: Path, empty: list[str]) -> str:
@@ -209,7 +209,7 @@ def load_task_table(
     """
     from .fetch import default_cache_dir
 
-    check_num_proc(num_proc)
+    check_count(num_proc)
     splits = read_splits(root)
     missing = _missing_tasks(root, splits)
     if missing and not allow_missing_tasks:
