@@ -20,6 +20,7 @@ STAGE_RANK = {
     "__init__": 0,
     "resources": 0,
     "atomic": 0,
+    "bulk": 0,
     "source": 1,
     "stores": 2,
     "sample": 3,

@@ -25,6 +25,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from tqdm.auto import tqdm
 
+from ..bulk import gc_paused
 from .configs import PRESETS, StepInstConfig
 from .inputs import BuildInputs
 from .manifest import build_manifest, describe_source_in_background, write_manifest
@@ -254,7 +255,7 @@ def write_configs(
         with bar_lock:
             bar.update(tasks)
 
-    with bar:
+    with bar, gc_paused():
         if instance_configs:
             _Lanes([c.name for c in by_size], write_chunk, min(writer_threads(threads), len(by_size)), report).feed(chunks())
         for config in configs:

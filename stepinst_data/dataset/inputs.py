@@ -5,10 +5,12 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass
+from concurrent.futures import Future
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..source.digest import SourceDigest, source_digest_in_background
 from ..source.natinst import Sampling
 from ..stores.ratings import RatingsError, RatingsStore, read_ratings_store
 from ..source.fetch import default_cache_dir, resolve_natinst
@@ -45,6 +47,8 @@ class BuildInputs:
     steps_path: str = "<steps store>"
     ratings_path: str | None = None
     request: BuildRequest | None = None
+    source_digest: Future[SourceDigest] | None = field(default=None, repr=False, compare=False)
+    """The digests of the task files, hashed while they were parsed (the manifest records them)."""
 
     def quality_by_task(self) -> dict[str, float]:
         return self.ratings.overall_by_task() if self.ratings else {}
@@ -131,6 +135,7 @@ def load_build_inputs(
     check_count(num_proc)
     cache = Path(cache_dir) if cache_dir else default_cache_dir()
     root = resolve_natinst(natinst, cache)
+    hashing = source_digest_in_background(root, allow_missing_tasks, cache)
     table = load_task_table(root, sampling, num_proc, allow_missing_tasks, cache, progress)
     table = without_empty_tasks(table, root, skip_empty_tasks)
     table = carve_validation(table, validation_tasks, sampling.seed)
@@ -145,5 +150,5 @@ def load_build_inputs(
             logger.warning("%s: ignoring ratings of %d task(s) not in this build: %s", ratings, len(unknown), unknown)
     request = BuildRequest(str(natinst), root, sampling, validation_tasks, allow_missing_tasks, cache, skip_empty_tasks)
     return BuildInputs(
-        table, records, store, str(steps) if steps else "<steps store>", str(ratings) if ratings else None, request
+        table, records, store, str(steps) if steps else "<steps store>", str(ratings) if ratings else None, request, hashing
     )

@@ -24,9 +24,9 @@ import datasets
 import pyarrow as pa
 
 from .. import __version__
-from ..source.digest import read_files, sha256_file, source_digest
+from ..source.digest import SourceDigest, natinst_files, sha256_file, source_digest
 from ..source.fetch import is_url, recorded_archive_sha256
-from ..source.natinst import Sampling, read_splits
+from ..source.natinst import Sampling
 from ..stores.ratings import RatingsStore
 from ..stores.steps import StepsRecord
 from .configs import StepInstConfig
@@ -51,20 +51,14 @@ def _record_digest(value: Any) -> str:
     return hashlib.sha256(json.dumps(value, sort_keys=True, ensure_ascii=False).encode()).hexdigest()[:16]
 
 
-def natinst_files(root: Path, allow_missing_tasks: bool) -> tuple[list[str], list[str]]:
-    """The files a build of the checkout at ``root`` reads (relative paths), and the listed tasks it lacks."""
-    splits = read_splits(root)
-    missing = [n for names in splits.values() for n in names if not (root / "tasks" / f"{n}.json").is_file()]
-    if allow_missing_tasks:
-        splits = {s: [n for n in names if n not in set(missing)] for s, names in splits.items()}
-    return read_files(splits), missing
+def describe_natinst(request: BuildRequest, cache_dir: Path | None, digest: SourceDigest | None = None) -> dict[str, Any]:
+    """The SUP-NATINST source: archive URL and sha256 (when fetched), and the digest of the files read.
 
-
-def describe_natinst(request: BuildRequest, cache_dir: Path | None) -> dict[str, Any]:
-    """The SUP-NATINST source: archive URL and sha256 (when fetched), and the digest of the files read."""
-    files, _ = natinst_files(request.root, request.allow_missing_tasks)
-    present = [f for f in files if (request.root / f).is_file()]
-    digest = source_digest(request.root, present, cache_dir)
+    ``digest``: the files' digests when already computed (:attr:`BuildInputs.source_digest`).
+    """
+    if digest is None:
+        files, _ = natinst_files(request.root, request.allow_missing_tasks)
+        digest = source_digest(request.root, [f for f in files if (request.root / f).is_file()], cache_dir)
     entry: dict[str, Any] = {"source": "archive" if is_url(request.natinst) else "folder"}
     if is_url(request.natinst):
         entry["url"] = request.natinst
@@ -139,10 +133,17 @@ def describe_source_in_background(inputs: BuildInputs) -> Future:
     """Start :func:`describe_natinst` on a thread (hashlib releases the GIL): it overlaps the writing.
 
     The future's result is the manifest's ``natinst`` entry, or None for inputs made by hand.
+    Inputs from :func:`load_build_inputs` have been hashing their files since parsing began.
     """
     executor = ThreadPoolExecutor(1, thread_name_prefix="source-digest")
-    request = inputs.request
-    future = executor.submit(describe_natinst, request, request.cache_dir) if request else executor.submit(lambda: None)
+    request, hashing = inputs.request, inputs.source_digest
+
+    def describe() -> dict[str, Any] | None:
+        if request is None:
+            return None
+        return describe_natinst(request, request.cache_dir, hashing.result() if hashing else None)
+
+    future = executor.submit(describe)
     executor.shutdown(wait=False)
     return future
 

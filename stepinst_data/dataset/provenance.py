@@ -12,11 +12,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..source.digest import sha256_file, source_digest
+from ..source.digest import natinst_files, sha256_file, source_digest
 from ..source.fetch import is_url, recorded_archive_sha256, resolve_natinst
 from ..stores.ratings import read_ratings_store
 from ..stores.steps import read_steps_store
-from .manifest import natinst_files, ratings_task_digests, steps_task_digests
+from .manifest import ratings_task_digests, steps_task_digests
 
 logger = logging.getLogger(__name__)
 

@@ -13,12 +13,13 @@ import hashlib
 import json
 import logging
 import os
-from concurrent.futures import ThreadPoolExecutor
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..atomic import atomic_write
-from .natinst import SPLIT_FILES
+from .natinst import SPLIT_FILES, read_splits
 
 logger = logging.getLogger(__name__)
 
@@ -54,6 +55,15 @@ def read_files(splits: dict[str, list[str]], split_name: str = "default") -> lis
     """The files a build of ``splits`` reads, relative to the checkout root: split lists, then tasks."""
     lists = [f"splits/{split_name}/{SPLIT_FILES[split]}" for split in splits if split in SPLIT_FILES]
     return lists + [f"tasks/{name}.json" for names in splits.values() for name in names]
+
+
+def natinst_files(root: Path, allow_missing_tasks: bool) -> tuple[list[str], list[str]]:
+    """The files a build of the checkout at ``root`` reads (relative paths), and the listed tasks it lacks."""
+    splits = read_splits(root)
+    missing = [n for names in splits.values() for n in names if not (root / "tasks" / f"{n}.json").is_file()]
+    if allow_missing_tasks:
+        splits = {s: [n for n in names if n not in set(missing)] for s, names in splits.items()}
+    return read_files(splits), missing
 
 
 def _cache_path(root: Path, cache_dir: Path) -> Path:
@@ -108,3 +118,23 @@ def source_digest(
         if cache_file:
             _save_cache(cache_file, {**cached, **entries})
     return SourceDigest({relative: entries[relative][2] for relative in relative_paths})
+
+
+def source_digest_in_background(root: Path, allow_missing_tasks: bool, cache_dir: Path | None) -> Future[SourceDigest]:
+    """Start hashing the files a build of ``root`` reads; the future holds their :class:`SourceDigest`.
+
+    Started before the task files are parsed: parsing runs on one core (the decoder holds the
+    GIL) while ``hashlib`` does not, so the digests cost a build no wall time. A daemon thread: a
+    build that fails early exits at once instead of waiting for the hashing.
+    """
+    future: Future[SourceDigest] = Future()
+
+    def run() -> None:
+        try:
+            files, _ = natinst_files(root, allow_missing_tasks)
+            future.set_result(source_digest(root, [f for f in files if (root / f).is_file()], cache_dir, num_threads=1))
+        except BaseException as e:  # noqa: BLE001 - handed to whoever asks for the digest
+            future.set_exception(e)
+
+    threading.Thread(target=run, name="source-digest", daemon=True).start()
+    return future

@@ -25,6 +25,7 @@ import msgspec
 from tqdm.auto import tqdm
 
 from ..atomic import atomic_write
+from ..bulk import gc_paused
 from .natinst import NatInstError, Sampling, Task, read_splits, read_task
 
 logger = logging.getLogger(__name__)
@@ -107,7 +108,8 @@ def _read_one(item: tuple[str, str], root: Path, sampling: Sampling) -> Task | s
     """Worker: a parsed task, or the error message (so one bad file doesn't hide the others)."""
     name, split = item
     try:
-        return read_task(root, name, split, sampling)
+        with gc_paused():
+            return read_task(root, name, split, sampling)
     except NatInstError as e:
         return str(e)
 
@@ -123,7 +125,7 @@ def _parse_to_cache(
     try:
         results = pool.imap(worker, items, chunksize=1) if pool else map(worker, items)
         encoder = msgspec.json.Encoder()  # the cache holds only strings, ints and lists: plain JSON, a task a line
-        with atomic_write(path, "wb") as f:  # an error leaves no partial table behind
+        with gc_paused(), atomic_write(path, "wb") as f:  # an error leaves no partial table behind
             for result in tqdm(results, **bar):
                 if isinstance(result, str):
                     errors.append(result)
