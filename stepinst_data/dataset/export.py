@@ -94,6 +94,7 @@ class _SplitWriter:
         )
         self.rows = self.num_bytes = 0
         self.sha256 = ""
+        self.relative: str | None = None  # set by close()
 
     def write(self, table: pa.Table) -> None:
         if table.num_rows:
@@ -104,6 +105,10 @@ class _SplitWriter:
 
     def close(self) -> str | None:
         """The final relative path (content-addressed), or None when no row was written."""
+        self.relative = self._close()
+        return self.relative
+
+    def _close(self) -> str | None:
         self.writer.close()
         if not self.rows:  # datasets cannot read a Parquet file without rows
             self.path.unlink()
@@ -144,10 +149,12 @@ class _Lanes:
     while the lanes of the other configurations run beside it. At most ``threads`` lanes work at
     once (one per core), and the table is read at most ``lag`` chunks ahead of the slowest lane,
     so memory is bounded by a few chunks, not by the corpus. No barrier between configurations:
-    a lane with short prompts never waits for one with long ones."""
+    a lane with short prompts never waits for one with long ones, and a lane that has written its
+    last chunk closes its files (``finish``: footer, digest) while the others still write."""
 
-    def __init__(self, names: Sequence[str], work: Callable[[str, _Chunk], int], threads: int, report: Callable[[int], None], lag: int = 2):
-        self.work, self.report, self.lag = work, report, lag
+    def __init__(self, names: Sequence[str], work: Callable[[str, _Chunk], int], threads: int, report: Callable[[int], None],
+                 finish: Callable[[str], None], lag: int = 2):
+        self.work, self.report, self.finish, self.lag = work, report, finish, lag
         self.running = threading.BoundedSemaphore(threads)
         self.done = threading.Condition()
         self.finished = {name: 0 for name in names}  # chunks each lane has written
@@ -170,6 +177,12 @@ class _Lanes:
             with self.done:
                 self.finished[name] += 1
                 self.done.notify_all()
+        if not (self.errors or self.cancelled):
+            try:
+                with self.running:
+                    self.finish(name)
+            except BaseException as e:  # noqa: BLE001 - re-raised by the reading thread
+                self.errors.append(e)
 
     def _wait(self, chunks: int) -> None:
         """Until every lane has written ``chunks`` chunks (or one failed); re-raise a lane's error."""
@@ -196,6 +209,8 @@ class _Lanes:
                 lane.put(None)
             for thread in self.threads:
                 thread.join()
+        if self.errors:
+            raise self.errors[0]
 
 
 def writer_threads(requested: int | None = None) -> int:
@@ -255,17 +270,22 @@ def write_configs(
         with bar_lock:
             bar.update(tasks)
 
+    def finish(name: str) -> None:
+        for split in inputs.table.split_names:
+            writers[name, split].close()
+
     with bar, gc_paused():
         if instance_configs:
-            _Lanes([c.name for c in by_size], write_chunk, min(writer_threads(threads), len(by_size)), report).feed(chunks())
+            lanes = _Lanes([c.name for c in by_size], write_chunk, min(writer_threads(threads), len(by_size)), report, finish)
+            lanes.feed(chunks())
         for config in configs:
             if config.ratings_only:
                 for split in inputs.table.split_names:
                     writers[config.name, split].write(ratings_table(inputs, split))
-        closed = [w.close() for w in writers.values()]
+                finish(config.name)
     results = {c.name: ConfigFiles(c) for c in configs}
-    for ((name, split), w), relative in zip(writers.items(), closed):
-        if relative:
+    for (name, split), w in writers.items():
+        if relative := w.relative:
             files = results[name]
             files.files[split] = relative
             files.num_examples[split] = w.rows
