@@ -104,12 +104,17 @@ def _cache_key(root: Path, splits: dict[str, list[str]], sampling: Sampling) -> 
     return h.hexdigest()[:24]
 
 
-def _read_one(item: tuple[str, str], root: Path, sampling: Sampling) -> Task | str:
-    """Worker: a parsed task, or the error message (so one bad file doesn't hide the others)."""
+_ENCODER = msgspec.json.Encoder()  # the cache holds only strings, ints and lists: plain JSON, a task a line
+
+
+def _read_one(item: tuple[str, str], root: Path, sampling: Sampling) -> tuple[TaskInfo, bytes] | str:
+    """Worker: a task's metadata and its cache line, or the error message (so one bad file doesn't
+    hide the others). The line is encoded here, in the worker: the parent only writes bytes."""
     name, split = item
     try:
         with gc_paused():
-            return read_task(root, name, split, sampling)
+            task = read_task(root, name, split, sampling)
+            return TaskInfo.of(task), _ENCODER.encode(task) + b"\n"
     except NatInstError as e:
         return str(e)
 
@@ -124,14 +129,14 @@ def _parse_to_cache(
     pool = get_context("spawn").Pool(num_proc) if num_proc > 1 and len(items) > 1 else None
     try:
         results = pool.imap(worker, items, chunksize=1) if pool else map(worker, items)
-        encoder = msgspec.json.Encoder()  # the cache holds only strings, ints and lists: plain JSON, a task a line
         with gc_paused(), atomic_write(path, "wb") as f:  # an error leaves no partial table behind
             for result in tqdm(results, **bar):
                 if isinstance(result, str):
                     errors.append(result)
                     continue
-                f.write(encoder.encode(result) + b"\n")
-                infos.append(TaskInfo.of(result))
+                info, line = result
+                f.write(line)
+                infos.append(info)
             if errors:
                 raise NatInstError(f"{len(errors)} task file(s) could not be read:\n  " + "\n  ".join(errors))
     finally:
