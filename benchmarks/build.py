@@ -9,8 +9,9 @@ about 2.4 GB of JSON), then measures in fresh processes, the fastest of --repeat
 * start-up: the same commands on an empty corpus (floor) and on a 3-task corpus (build), so the
   ratio compares marginal times (imports, process start and the card are fixed costs);
 * the peak RSS of each, next to the size of the largest task file;
-* in this process, the stages of a --num-proc 1 build: parse (task files to the cached table),
-  render (Arrow tables of every config), write (Parquet encoding + statistics), the rest.
+* in this process, the stages of a --num-proc 1 build: parse (task files to the cached table, with
+  the task files' digests hashed on a thread beside it), render (Arrow tables of every config),
+  write (Parquet encoding + statistics), the rest.
 
 ``--baseline DIR`` also times the build of another source tree (e.g. ``git archive <commit> |
 tar -x -C DIR``) in the same run, so before/after figures share the machine's load.
@@ -146,7 +147,8 @@ def stage_split(corpus: Path, work: Path) -> dict[str, float]:
 
     Render and write run on several threads: each call is clocked with its own thread's CPU time,
     so "rest" (the process's CPU minus the stages) holds the reading of the task table, the
-    statistics, the file digests, the manifest and the card."""
+    statistics, the digests of the written files, the manifest and the card. "parse" includes the
+    digests of the task files (a thread that starts with the parse)."""
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     from stepinst_data.card.release import build_release
     from stepinst_data.dataset import export as export_module
