@@ -4,8 +4,10 @@ Parsing the task files and rendering the configurations allocate millions of sho
 objects (decoded instances, lists, Arrow wrappers), none of them in reference cycles: reference
 counting frees them all. Each allocation burst still triggers the cyclic collector, whose full
 passes walk every live object of the process (the imported libraries included): 10-20% of a
-build's CPU time, measured with ``perf`` (benchmarks/build.py). Cross-cutting, so it sits at the
-top of the package and imports nothing of it.
+build's CPU time, measured with ``perf`` (benchmarks/build.py). The switch is process-wide: while
+a build runs, other threads' cyclic garbage waits for the next collection after it (reference
+counting still frees everything else at once). Cross-cutting, so it sits at the top of the package
+and imports nothing of it.
 """
 
 from __future__ import annotations

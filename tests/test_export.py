@@ -225,17 +225,3 @@ def test_thread_count_must_be_a_positive_integer(tmp_path, threads):
     with pytest.raises(ValueError, match="must be an integer >= 1"):
         build_release(_inputs(), tmp_path / "out", threads=threads)
 
-
-def test_gc_paused_restores_the_collector_after_errors_and_nesting():
-    import gc
-
-    from stepinst_data.bulk import gc_paused
-
-    assert gc.isenabled()
-    with pytest.raises(RuntimeError):
-        with gc_paused():
-            with gc_paused():
-                assert not gc.isenabled()
-            assert not gc.isenabled()  # the inner block does not re-enable what the outer one paused
-            raise RuntimeError("boom")
-    assert gc.isenabled()

@@ -126,6 +126,7 @@ class StepInstBuilder(datasets.ArrowBasedBuilder):
                 allow_missing_tasks=s["allow_missing_tasks"],
                 cache_dir=s["cache_dir"],
                 skip_empty_tasks=s["skip_empty_tasks"],
+                hash_sources=False,  # no manifest here: nothing reads the task files' digests
             )
         return self._inputs
 

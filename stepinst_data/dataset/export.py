@@ -177,12 +177,14 @@ class _Lanes:
             with self.done:
                 self.finished[name] += 1
                 self.done.notify_all()
-        if not (self.errors or self.cancelled):
+        if not (self.errors or self.cancelled):  # the table is read to its end: close this lane's files
             try:
                 with self.running:
                     self.finish(name)
-            except BaseException as e:  # noqa: BLE001 - re-raised by the reading thread
-                self.errors.append(e)
+            except BaseException as e:  # noqa: BLE001 - handed to the reading thread, which re-raises it
+                with self.done:
+                    self.errors.append(e)
+                    self.done.notify_all()
 
     def _wait(self, chunks: int) -> None:
         """Until every lane has written ``chunks`` chunks (or one failed); re-raise a lane's error."""
@@ -192,25 +194,32 @@ class _Lanes:
             raise self.errors[0]
 
     def feed(self, chunks: Iterable[_Chunk]) -> None:
-        """Hand every chunk to every lane and wait for the last one to be written."""
-        fed = 0
+        """Hand every chunk to every lane, then the end (each lane closes its files once it has
+        written its last chunk); wait for every lane; re-raise the first error of any."""
+        fed, ended = 0, False
         try:
             for chunk in chunks:
                 self._wait(fed - self.lag)
                 for lane in self.queues.values():
                     lane.put(chunk)
                 fed += 1
+            self._end_lanes()
+            ended = True
             self._wait(fed)
         except BaseException:
-            self.cancelled = True  # the lanes drop what is queued
+            self.cancelled = True  # the lanes drop what is queued and close nothing
             raise
         finally:
-            for lane in self.queues.values():
-                lane.put(None)
+            if not ended:
+                self._end_lanes()
             for thread in self.threads:
                 thread.join()
         if self.errors:
             raise self.errors[0]
+
+    def _end_lanes(self) -> None:
+        for lane in self.queues.values():
+            lane.put(None)
 
 
 def writer_threads(requested: int | None = None) -> int:

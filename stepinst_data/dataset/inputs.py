@@ -5,12 +5,11 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Iterable, Sequence
-from concurrent.futures import Future
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..source.digest import SourceDigest, source_digest_in_background
+from ..source.digest import BackgroundDigest
 from ..source.natinst import Sampling
 from ..stores.ratings import RatingsError, RatingsStore, read_ratings_store
 from ..source.fetch import default_cache_dir, resolve_natinst
@@ -47,8 +46,13 @@ class BuildInputs:
     steps_path: str = "<steps store>"
     ratings_path: str | None = None
     request: BuildRequest | None = None
-    source_digest: Future[SourceDigest] | None = field(default=None, repr=False, compare=False)
+    source_digest: BackgroundDigest | None = field(default=None, repr=False, compare=False)
     """The digests of the task files, hashed while they were parsed (the manifest records them)."""
+
+    def __getstate__(self) -> dict:
+        """Picklable (the datasets builder and DataLoader workers copy it): the thread stays here;
+        a copy hashes again if it is ever built into a folder."""
+        return {**self.__dict__, "source_digest": None}
 
     def quality_by_task(self) -> dict[str, float]:
         return self.ratings.overall_by_task() if self.ratings else {}
@@ -127,18 +131,40 @@ def load_build_inputs(
     cache_dir: str | os.PathLike | None = None,
     skip_empty_tasks: bool = False,
     progress: bool | None = None,
+    hash_sources: bool = True,
 ) -> BuildInputs:
     """Parse the task files (or reuse the cached table) and read the stores.
 
     A listed task with an empty ``Instances`` list is refused unless ``skip_empty_tasks``.
+    ``hash_sources``: hash the task files beside the parse, for the manifest of a build folder
+    (the datasets builder, which writes no manifest, turns it off).
     """
     check_count(num_proc)
     cache = Path(cache_dir) if cache_dir else default_cache_dir()
     root = resolve_natinst(natinst, cache)
-    hashing = source_digest_in_background(root, allow_missing_tasks, cache)
-    table = load_task_table(root, sampling, num_proc, allow_missing_tasks, cache, progress)
-    table = without_empty_tasks(table, root, skip_empty_tasks)
-    table = carve_validation(table, validation_tasks, sampling.seed)
+    request = BuildRequest(str(natinst), root, sampling, validation_tasks, allow_missing_tasks, cache, skip_empty_tasks)
+    hashing = BackgroundDigest(root, allow_missing_tasks, cache, num_proc) if hash_sources else None
+    try:
+        return _read_inputs(request, steps, ratings, num_proc, progress, hashing)
+    except BaseException:
+        if hashing:
+            hashing.cancel()  # a failed load: nobody will read the digests
+        raise
+
+
+def _read_inputs(
+    request: BuildRequest,
+    steps: str | os.PathLike | None,
+    ratings: str | os.PathLike | None,
+    num_proc: int,
+    progress: bool | None,
+    hashing: BackgroundDigest | None,
+) -> BuildInputs:
+    """The task table and the stores, once the source is resolved (and its hashing started)."""
+    root = request.root
+    table = load_task_table(root, request.sampling, num_proc, request.allow_missing_tasks, request.cache_dir, progress)
+    table = without_empty_tasks(table, root, request.skip_empty_tasks)
+    table = carve_validation(table, request.validation_tasks, request.sampling.seed)
     records = read_steps_store(steps) if steps else None
     if steps:
         _log_ignored_steps(steps, table)
@@ -148,7 +174,6 @@ def load_build_inputs(
         unknown = sorted({r["task_name"] for r in store.records} - known)
         if unknown:
             logger.warning("%s: ignoring ratings of %d task(s) not in this build: %s", ratings, len(unknown), unknown)
-    request = BuildRequest(str(natinst), root, sampling, validation_tasks, allow_missing_tasks, cache, skip_empty_tasks)
     return BuildInputs(
         table, records, store, str(steps) if steps else "<steps store>", str(ratings) if ratings else None, request, hashing
     )

@@ -2,8 +2,8 @@
 
 A build manifest records the sha256 of every task file and split list it read, and one digest
 over them all; ``stepinst verify`` recomputes them to name the file that changed. Files are
-streamed in 1 MiB blocks on a few threads (``hashlib`` releases the GIL while it hashes), and the
-digests are cached by each file's size and mtime (the same key as the parsed task table's cache),
+streamed in 1 MiB blocks on a few threads (``hashlib`` releases the GIL while it hashes); a build
+hashes them beside its parse (:class:`BackgroundDigest`). The digests are cached by each file's size and mtime (the same key as the parsed task table's cache),
 so a rebuild from an unchanged checkout hashes nothing again; ``verify`` hashes every byte afresh.
 """
 
@@ -84,17 +84,23 @@ def _save_cache(path: Path, entries: dict[str, list]) -> None:
         json.dump({"version": DIGEST_CACHE_VERSION, "files": entries}, f)
 
 
+class DigestCancelled(Exception):
+    """Hashing was stopped (:meth:`BackgroundDigest.cancel`): the build it served failed."""
+
+
 def source_digest(
     root: Path,
     relative_paths: list[str],
     cache_dir: Path | None = None,
     num_threads: int | None = None,
     refresh: bool = False,
+    stop: threading.Event | None = None,
 ) -> SourceDigest:
     """The sha256 of every file of ``relative_paths`` under ``root``.
 
     With ``cache_dir``, a file whose size and mtime match the cached entry is not read again;
-    ``refresh`` reads every file anyway (``stepinst verify``) and updates the cache.
+    ``refresh`` reads every file anyway (``stepinst verify``) and updates the cache. ``stop``, once
+    set, ends the hashing before the next file with :class:`DigestCancelled` (nothing is cached).
     """
     cache_file = _cache_path(root, cache_dir) if cache_dir else None
     cached = _load_cache(cache_file) if cache_file else {}
@@ -112,29 +118,53 @@ def source_digest(
     if stale:
         logger.info("hashing %d source file(s) under %s", len(stale), root)
         workers = num_threads or min(8, os.cpu_count() or 1)
+
+        def hash_one(relative: str) -> str:
+            if stop is not None and stop.is_set():
+                raise DigestCancelled(f"hashing {root} was cancelled")
+            return sha256_file(root / relative)
+
         with ThreadPoolExecutor(workers) as pool:
-            for relative, sha in zip(stale, pool.map(lambda r: sha256_file(root / r), stale)):
+            for relative, sha in zip(stale, pool.map(hash_one, stale)):
                 entries[relative][2] = sha
         if cache_file:
             _save_cache(cache_file, {**cached, **entries})
     return SourceDigest({relative: entries[relative][2] for relative in relative_paths})
 
 
-def source_digest_in_background(root: Path, allow_missing_tasks: bool, cache_dir: Path | None) -> Future[SourceDigest]:
-    """Start hashing the files a build of ``root`` reads; the future holds their :class:`SourceDigest`.
+def spare_cores(busy: int) -> int:
+    """Cores left beside ``busy`` busy ones (at least one)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return max(1, cores - busy)
 
-    Started before the task files are parsed: parsing runs on one core (the decoder holds the
-    GIL) while ``hashlib`` does not, so the digests cost a build no wall time. A daemon thread: a
-    build that fails early exits at once instead of waiting for the hashing.
+
+class BackgroundDigest:
+    """The digests of the files a build of ``root`` reads, hashed on a thread while it parses.
+
+    The decoder holds the GIL and ``hashlib`` does not, so on the cores the parse leaves free
+    (``min(8, cores - num_proc)`` threads, at least one) the digests cost a build little wall time.
+    A daemon thread: a build that fails calls :meth:`cancel` and exits at once, without waiting
+    for the hashing nor caching a partial result.
     """
-    future: Future[SourceDigest] = Future()
 
-    def run() -> None:
+    def __init__(self, root: Path, allow_missing_tasks: bool, cache_dir: Path | None, num_proc: int = 1):
+        self._future: Future[SourceDigest] = Future()
+        self._stop = threading.Event()
+        args = (root, allow_missing_tasks, cache_dir, min(8, spare_cores(num_proc)))
+        threading.Thread(target=self._run, args=args, name="source-digest", daemon=True).start()
+
+    def _run(self, root: Path, allow_missing_tasks: bool, cache_dir: Path | None, threads: int) -> None:
         try:
             files, _ = natinst_files(root, allow_missing_tasks)
-            future.set_result(source_digest(root, [f for f in files if (root / f).is_file()], cache_dir, num_threads=1))
+            present = [f for f in files if (root / f).is_file()]
+            self._future.set_result(source_digest(root, present, cache_dir, threads, stop=self._stop))
         except BaseException as e:  # noqa: BLE001 - handed to whoever asks for the digest
-            future.set_exception(e)
+            self._future.set_exception(e)
 
-    threading.Thread(target=run, name="source-digest", daemon=True).start()
-    return future
+    def result(self) -> SourceDigest:
+        """Wait for the digests; re-raise what stopped the hashing (an unreadable file, a cancel)."""
+        return self._future.result()
+
+    def cancel(self) -> None:
+        """Stop before the next file (the build failed: nobody will read the digests)."""
+        self._stop.set()
