@@ -207,7 +207,7 @@ class _Lanes:
             ended = True
             self._wait(fed)
         except BaseException:
-            self.cancelled = True  # the lanes drop what is queued and close nothing
+            self.cancelled = True  # the lanes drop what is queued; none closes its files after this
             raise
         finally:
             if not ended:
