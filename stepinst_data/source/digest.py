@@ -3,8 +3,9 @@
 A build manifest records the sha256 of every task file and split list it read, and one digest
 over them all; ``stepinst verify`` recomputes them to name the file that changed. Files are
 streamed in 1 MiB blocks on a few threads (``hashlib`` releases the GIL while it hashes); a build
-hashes them beside its parse (:class:`BackgroundDigest`). The digests are cached by each file's size and mtime (the same key as the parsed task table's cache),
-so a rebuild from an unchanged checkout hashes nothing again; ``verify`` hashes every byte afresh.
+hashes them beside its parse (:class:`BackgroundDigest`). The digests are cached by each file's
+size and mtime (the same key as the parsed task table's cache), so a rebuild from an unchanged
+checkout hashes nothing again; ``verify`` hashes every byte afresh.
 """
 
 from __future__ import annotations
