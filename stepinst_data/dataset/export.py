@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import queue
@@ -28,7 +27,8 @@ from tqdm.auto import tqdm
 from ..bulk import gc_paused
 from .configs import PRESETS, StepInstConfig
 from .inputs import BuildInputs
-from .manifest import build_manifest, describe_source_in_background, write_manifest
+from .manifest import build_manifest, describe_natinst, source_hashing, write_manifest
+from ..source.digest import sha256_file
 from ..source.natinst import Task
 from ..source.table import check_count
 from .render import features_for, instance_columns, keeps_task, ratings_table, render_table, task_chunks
@@ -94,7 +94,7 @@ class _SplitWriter:
         )
         self.rows = self.num_bytes = 0
         self.sha256 = ""
-        self.relative: str | None = None  # set by close()
+        self.relative: str | None = None  # the final path, content-addressed: set by close()
 
     def write(self, table: pa.Table) -> None:
         if table.num_rows:
@@ -103,25 +103,16 @@ class _SplitWriter:
             self.num_bytes += table.nbytes
             self.stats.add(self.split, table)
 
-    def close(self) -> str | None:
-        """The final relative path (content-addressed), or None when no row was written."""
-        self.relative = self._close()
-        return self.relative
-
-    def _close(self) -> str | None:
+    def close(self) -> None:
+        """Name the file by its digest (``relative``), or drop it when no row was written."""
         self.writer.close()
         if not self.rows:  # datasets cannot read a Parquet file without rows
             self.path.unlink()
             logger.warning("%s: the %s split has no rows; it is left out", self.config, self.split)
-            return None
-        digest = hashlib.sha256()
-        with open(self.path, "rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                digest.update(block)
-        self.sha256 = digest.hexdigest()  # the manifest records it in full
-        relative = f"data/{self.config}/{self.split}-{self.sha256[:16]}.parquet"
-        os.replace(self.path, self.folder / relative)
-        return relative
+            return
+        self.sha256 = sha256_file(self.path)  # the manifest records it in full
+        self.relative = f"data/{self.config}/{self.split}-{self.sha256[:16]}.parquet"
+        os.replace(self.path, self.folder / self.relative)
 
 
 @dataclass
@@ -379,7 +370,7 @@ def export(
     tmp = leftover_path(out, "tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    source = describe_source_in_background(inputs)  # hashes the task files while the configs are written
+    hashing = source_hashing(inputs)
     try:
         logger.info("writing %s", ", ".join(c.name for c in configs))
         written = write_configs(inputs, configs, tmp, threads, progress)
@@ -391,7 +382,8 @@ def export(
                 "or leave those configurations out of --configs"
             )
         yaml_configs, yaml_infos = yaml_metadata(written, inputs)
-        write_manifest(tmp, build_manifest(inputs, written, source.result()))  # before the card: it shows the provenance
+        natinst = describe_natinst(inputs.request, hashing.result()) if hashing else None
+        write_manifest(tmp, build_manifest(inputs, written, natinst))  # before the card: it shows the provenance
         (tmp / "README.md").write_text(card(tmp, written, yaml_configs, yaml_infos), encoding="utf-8")
         _swap_in(tmp, out)
     except BaseException:

@@ -15,7 +15,6 @@ import json
 import logging
 import os
 from collections import Counter
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Any
@@ -24,7 +23,7 @@ import datasets
 import pyarrow as pa
 
 from .. import __version__
-from ..source.digest import SourceDigest, natinst_files, sha256_file, source_digest
+from ..source.digest import BackgroundDigest, SourceDigest, sha256_file
 from ..source.fetch import is_url, recorded_archive_sha256
 from ..source.natinst import Sampling
 from ..stores.ratings import RatingsStore
@@ -51,14 +50,8 @@ def _record_digest(value: Any) -> str:
     return hashlib.sha256(json.dumps(value, sort_keys=True, ensure_ascii=False).encode()).hexdigest()[:16]
 
 
-def describe_natinst(request: BuildRequest, cache_dir: Path | None, digest: SourceDigest | None = None) -> dict[str, Any]:
-    """The SUP-NATINST source: archive URL and sha256 (when fetched), and the digest of the files read.
-
-    ``digest``: the files' digests when already computed (:attr:`BuildInputs.source_digest`).
-    """
-    if digest is None:
-        files, _ = natinst_files(request.root, request.allow_missing_tasks)
-        digest = source_digest(request.root, [f for f in files if (request.root / f).is_file()], cache_dir)
+def describe_natinst(request: BuildRequest, digest: SourceDigest) -> dict[str, Any]:
+    """The SUP-NATINST source: archive URL and sha256 (when fetched), and the digest of the files read."""
     entry: dict[str, Any] = {"source": "archive" if is_url(request.natinst) else "folder"}
     if is_url(request.natinst):
         entry["url"] = request.natinst
@@ -129,23 +122,14 @@ def versions() -> dict[str, str]:
     return {"stepinst": __version__, "datasets": datasets.__version__, "pyarrow": pa.__version__}
 
 
-def describe_source_in_background(inputs: BuildInputs) -> Future:
-    """Start :func:`describe_natinst` on a thread (hashlib releases the GIL): it overlaps the writing.
-
-    The future's result is the manifest's ``natinst`` entry, or None for inputs made by hand.
-    Inputs from :func:`load_build_inputs` have been hashing their files since parsing began.
-    """
-    executor = ThreadPoolExecutor(1, thread_name_prefix="source-digest")
-    request, hashing = inputs.request, inputs.source_digest
-
-    def describe() -> dict[str, Any] | None:
-        if request is None:
-            return None
-        return describe_natinst(request, request.cache_dir, hashing.result() if hashing else None)
-
-    future = executor.submit(describe)
-    executor.shutdown(wait=False)
-    return future
+def source_hashing(inputs: BuildInputs) -> BackgroundDigest | None:
+    """The task files' digests for the manifest: hashing since the parse began (inputs from
+    :func:`load_build_inputs`), or from now on, beside the writing (a pickled copy); None for
+    inputs made by hand, whose manifest cannot name the source."""
+    request = inputs.request
+    if request is None:
+        return None
+    return inputs.source_digest or BackgroundDigest(request.root, request.allow_missing_tasks, request.cache_dir)
 
 
 def build_manifest(inputs: BuildInputs, written: list, natinst: dict[str, Any] | None) -> dict[str, Any]:

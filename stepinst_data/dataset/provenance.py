@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..source.digest import natinst_files, sha256_file, source_digest
+from ..source.digest import natinst_digest, sha256_file
 from ..source.fetch import is_url, recorded_archive_sha256, resolve_natinst
 from ..stores.ratings import read_ratings_store
 from ..stores.steps import read_steps_store
@@ -66,9 +66,7 @@ def check_natinst(recorded: dict[str, Any] | None, location: str, allow_missing_
         check.problems.append("SUP-NATINST: the manifest does not identify its source (built from inputs made by hand)")
         return check
     root = resolve_natinst(location, cache_dir)
-    files, _ = natinst_files(root, allow_missing_tasks)
-    present = [f for f in files if (root / f).is_file()]
-    now = source_digest(root, present, cache_dir, refresh=True)
+    now = natinst_digest(root, allow_missing_tasks, cache_dir, refresh=True)
     label = f"SUP-NATINST --natinst {location}"
     if recorded.get("url") and is_url(location):
         archive = recorded_archive_sha256(location, cache_dir)

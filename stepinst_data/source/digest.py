@@ -58,15 +58,6 @@ def read_files(splits: dict[str, list[str]], split_name: str = "default") -> lis
     return lists + [f"tasks/{name}.json" for names in splits.values() for name in names]
 
 
-def natinst_files(root: Path, allow_missing_tasks: bool) -> tuple[list[str], list[str]]:
-    """The files a build of the checkout at ``root`` reads (relative paths), and the listed tasks it lacks."""
-    splits = read_splits(root)
-    missing = [n for names in splits.values() for n in names if not (root / "tasks" / f"{n}.json").is_file()]
-    if allow_missing_tasks:
-        splits = {s: [n for n in names if n not in set(missing)] for s, names in splits.items()}
-    return read_files(splits), missing
-
-
 def _cache_path(root: Path, cache_dir: Path) -> Path:
     key = hashlib.sha256(str(root.resolve()).encode()).hexdigest()[:16]
     return cache_dir / "digests" / f"{key}.json"
@@ -133,6 +124,23 @@ def source_digest(
     return SourceDigest({relative: entries[relative][2] for relative in relative_paths})
 
 
+def natinst_digest(
+    root: Path,
+    allow_missing_tasks: bool,
+    cache_dir: Path | None,
+    num_threads: int | None = None,
+    refresh: bool = False,
+    stop: threading.Event | None = None,
+) -> SourceDigest:
+    """The :func:`source_digest` of the files a build of ``root`` reads: the split lists and the
+    listed task files (those present, with ``allow_missing_tasks``)."""
+    splits = read_splits(root)
+    if allow_missing_tasks:
+        splits = {s: [n for n in names if (root / "tasks" / f"{n}.json").is_file()] for s, names in splits.items()}
+    present = [f for f in read_files(splits) if (root / f).is_file()]
+    return source_digest(root, present, cache_dir, num_threads, refresh, stop)
+
+
 def spare_cores(busy: int) -> int:
     """Cores left beside ``busy`` busy ones (at least one)."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
@@ -156,9 +164,7 @@ class BackgroundDigest:
 
     def _run(self, root: Path, allow_missing_tasks: bool, cache_dir: Path | None, threads: int) -> None:
         try:
-            files, _ = natinst_files(root, allow_missing_tasks)
-            present = [f for f in files if (root / f).is_file()]
-            self._future.set_result(source_digest(root, present, cache_dir, threads, stop=self._stop))
+            self._future.set_result(natinst_digest(root, allow_missing_tasks, cache_dir, threads, stop=self._stop))
         except BaseException as e:  # noqa: BLE001 - handed to whoever asks for the digest
             self._future.set_exception(e)
 
