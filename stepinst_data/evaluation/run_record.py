@@ -72,6 +72,16 @@ class EvalRecord:
         column: the comparison column: ``eval_config``, or ``train→eval`` when they differ.
         seed: the training seed (``None`` when unknown); runs of one cell differ by seed.
         num_instances / limit: test rows scored, and ``--limit`` when only the first rows were.
+        settings: every setting that changes a result, training and evaluation together (recipe
+            YAML and overrides, learning rate, steps, batch layout, precision, sampler, lengths,
+            dataset manifest digest, library versions, max_new_tokens, dtype, backend, limit),
+            the seed left out: runs of one cell must agree on all of it (:func:`settings_diff`).
+        truncation: how the test prompts were fitted to the model's budget: ``total``,
+            ``examples_dropped``, ``steps_cut`` (prompts that lost any example / any step) and
+            ``instance_cut`` (prompts whose instance itself had to be cut; 0 unless one instance
+            alone exceeds the budget). ``train_truncation`` is the same for the training rows.
+        compute: what training cost: ``gpu_hours`` (wall hours × processes), ``train_tokens``
+            (non-padding tokens seen), ``train_seconds``, ``num_processes``, ``device``.
     """
 
     model: str
@@ -88,11 +98,25 @@ class EvalRecord:
     backend: str = "hf"
     categories: list[str] = field(default_factory=list)
     tasks: list[str] = field(default_factory=list)
+    settings: dict[str, Any] = field(default_factory=dict)
+    truncation: dict[str, Any] = field(default_factory=dict)
+    train_truncation: dict[str, Any] = field(default_factory=dict)
+    compute: dict[str, Any] = field(default_factory=dict)
 
     @property
     def subset(self) -> str | None:
         """``None`` for the whole split; else a short description used to keep subsets apart."""
         return None if self.limit is None else f"first {self.num_instances} rows"
+
+
+def settings_diff(a: dict[str, Any], b: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
+    """The settings two runs disagree on (``key -> (value in a, value in b)``); the seed never counts.
+
+    A key one record lacks counts as a difference (``None`` on that side): a record written
+    before the key existed cannot prove the runs were trained alike.
+    """
+    keys = sorted((set(a) | set(b)) - {"seed"})
+    return {k: (a.get(k), b.get(k)) for k in keys if a.get(k) != b.get(k)}
 
 
 def write_eval_record(folder: str | os.PathLike, record: EvalRecord) -> Path:
