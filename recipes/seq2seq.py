@@ -89,7 +89,7 @@ def build_trainer(script_args, training_args):
     from transformers import AutoModelForSeq2SeqLM, AutoTokenizer, DataCollatorForSeq2Seq, Seq2SeqTrainer
 
     from stepinst_data.evaluation.training import (
-        RecipeError, check_device, ensure_pad_token, load_instance_split, require, tokenize_seq2seq,
+        RecipeError, check_device, ensure_pad_token, load_instance_split, require, token_mean_loss, tokenize_seq2seq,
     )
 
     check_device(training_args.bf16, training_args.fp16, use_cpu=training_args.use_cpu)
@@ -115,6 +115,7 @@ def build_trainer(script_args, training_args):
         train_dataset=train_dataset,
         data_collator=DataCollatorForSeq2Seq(tokenizer, model=model, label_pad_token_id=-100),
         processing_class=tokenizer,
+        compute_loss_func=token_mean_loss,  # the step's token mean for every batch layout (T5's own loss is not)
     )
     return trainer, tokenizer, report, pad_token_set
 

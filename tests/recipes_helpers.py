@@ -72,7 +72,7 @@ def tiny_causal_lm(tokenizer_dir: Path, out: Path, always_eos: bool = False) -> 
     return out
 
 
-def tiny_t5(tokenizer_dir: Path, out: Path) -> Path:
+def tiny_t5(tokenizer_dir: Path, out: Path, dropout: float = 0.1) -> Path:
     import torch
     from transformers import AutoTokenizer, T5Config, T5ForConditionalGeneration
 
@@ -81,7 +81,7 @@ def tiny_t5(tokenizer_dir: Path, out: Path) -> Path:
     config = T5Config(
         vocab_size=len(tok), d_model=48, d_ff=96, d_kv=12, num_layers=2, num_decoder_layers=2, num_heads=4,
         pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id, decoder_start_token_id=tok.pad_token_id,
-        feed_forward_proj="gated-gelu", tie_word_embeddings=False,
+        feed_forward_proj="gated-gelu", tie_word_embeddings=False, dropout_rate=dropout,
     )
     T5ForConditionalGeneration(config).save_pretrained(out)
     tok.save_pretrained(out)

@@ -151,6 +151,27 @@ def tokenize_seq2seq(rows, tokenizer, max_source_length: int, max_target_length:
     return datasets.Dataset.from_dict(data), report
 
 
+def token_mean_loss(outputs, labels, num_items_in_batch=None):
+    """Cross-entropy summed over a micro-batch's target tokens, divided by the tokens of the whole optimizer step.
+
+    The Seq2Seq recipe passes it as ``compute_loss_func``. transformers' Trainer skips dividing by
+    the accumulation steps for models whose ``forward`` takes ``**kwargs`` (T5 does), assuming the
+    model normalises by ``num_items_in_batch``; T5 returns a plain per-micro-batch mean instead, so
+    its loss and gradient grew with the accumulation steps (2x at 8x2, 4x at 4x4). Summing here and
+    dividing by ``num_items_in_batch`` (counted over every micro-batch of the step and, with
+    ``average_tokens_across_devices``, every process) makes one optimizer step the token mean over
+    its 16 instances whatever their split over micro-batches and devices.
+    """
+    import torch.nn.functional as F
+
+    logits = outputs["logits"] if isinstance(outputs, dict) else outputs[0]
+    labels = labels.to(logits.device)
+    total = F.cross_entropy(logits.float().reshape(-1, logits.size(-1)), labels.reshape(-1), ignore_index=-100, reduction="sum")
+    if num_items_in_batch is None:  # outside training (no step to normalise over): this batch's token mean
+        return total / labels.ne(-100).sum().clamp(min=1)
+    return total / num_items_in_batch
+
+
 def check_device(bf16: bool = False, fp16: bool = False, load_in_4bit: bool = False, load_in_8bit: bool = False,
                  attn_implementation: str | None = None, use_cpu: bool = False) -> str:
     """Refuse GPU-only options on a machine without a GPU with a message that says which flag to change."""
