@@ -67,7 +67,7 @@ def test_every_seq2seq_yaml_parses_for_every_config(path, config):
     assert script.dataset_config == config
     assert (script.max_source_length, script.max_target_length) == (1024, 128)
     assert training.learning_rate == 5e-5 and training.num_train_epochs == 2
-    assert training.lr_scheduler_type == "constant" and training.train_sampling_strategy == "group_by_length"
+    assert training.lr_scheduler_type == "constant" and training.train_sampling_strategy == "random"  # as Tk-Instruct
     assert training.per_device_train_batch_size * training.gradient_accumulation_steps == 16
     assert training.save_strategy == "steps" and 1 <= training.save_total_limit <= 3
 
