@@ -43,7 +43,8 @@ class EvalArguments:
     batch_size: int = field(default=16, metadata={"help": "prompts per generation batch (hf)"})
     max_new_tokens: int = field(default=128, metadata={"help": "official: 128"})
     max_source_length: int = field(default=1024, metadata={"help": "prompt tokens kept"})
-    truncation_side: Literal["left", "right"] | None = field(default=None, metadata={"help": "default: as trained; left (causal), right (T5)"})
+    truncation_side: Literal["left", "right"] | None = field(default=None, metadata={"help": "where an instance longer than the source length is cut from; default: as trained"})
+    resample_step_order: bool | None = field(default=None, metadata={"help": "shuffled steps re-drawn with the training seed (default: as trained)"})
     dtype: str = field(default="auto", metadata={"help": "auto, float32, bfloat16, float16"})
     device: str | None = field(default=None, metadata={"help": "default: cuda if available, else cpu (hf)"})
     limit: int | None = field(default=None, metadata={"help": "the first N rows only (smoke tests; kept apart in comparisons)"})
@@ -54,10 +55,12 @@ def main(args: EvalArguments) -> None:
     import logging
     from pathlib import Path
 
-    from stepinst_data.evaluation.predict import predict
+    from stepinst_data.evaluation.predict import is_encoder_decoder, load_tokenizer, predict
+    from stepinst_data.evaluation.prompt_fit import fit_prompts
+    from stepinst_data.evaluation.settings import evaluation_settings
     from stepinst_data.evaluation.report import Run, write_run_reports
     from stepinst_data.evaluation.run_record import EvalRecord, read_train_record, write_eval_record, write_scores
-    from stepinst_data.evaluation.training import RecipeError, load_instance_split
+    from stepinst_data.evaluation.training import RecipeError, load_instance_split, step_order_seed
 
     if not args.model_name_or_path or not args.dataset_config:
         raise RecipeError("set `--model_name_or_path` and `--dataset_config` (on the command line or in the YAML)")
@@ -65,15 +68,22 @@ def main(args: EvalArguments) -> None:
     if args.limit is not None:
         rows = rows.select(range(min(args.limit, len(rows))))
     trained = read_train_record(args.model_name_or_path)
-    side = args.truncation_side or trained.get("truncation", {}).get("side")
+    side = args.truncation_side or trained.get("truncation", {}).get("side") or (
+        "right" if is_encoder_decoder(args.model_name_or_path) else "left")
+    # Fit each prompt as the model was trained (examples, then steps dropped; never the instance), and show a
+    # shuffled configuration in the order its training seed drew (every seed samples its own permutation).
+    order_seed = step_order_seed(args.dataset_config, args.resample_step_order, trained.get("seed"))
+    prompts, fit = fit_prompts(rows, load_tokenizer(args.model_name_or_path), args.max_source_length, side, order_seed)
+    fit.log(f"{args.dataset_config}/{args.dataset_test_split}")
     predictions, truncated, backend = predict(
-        args.model_name_or_path, list(rows["prompt"]), args.backend, batch_size=args.batch_size,
+        args.model_name_or_path, prompts, args.backend, batch_size=args.batch_size,
         max_new_tokens=args.max_new_tokens, max_source_length=args.max_source_length, truncation_side=side,
         dtype=args.dtype, device=args.device,
     )
-    if truncated:
-        logging.getLogger("evaluate").warning("%d of %d prompts were longer than %d tokens and were truncated",
+    if truncated:  # fitting leaves none; a tokenizer that encodes a decoded text longer could
+        logging.getLogger("evaluate").warning("%d of %d fitted prompts were still longer than %d tokens and were cut",
                                               truncated, len(rows), args.max_source_length)
+        fit.instance_cut += truncated
 
     model_name = Path(args.model_name_or_path.rstrip("/")).name
     folder = Path(args.output_dir or Path("eval") / f"{model_name}-{args.dataset_config}")
@@ -83,8 +93,10 @@ def main(args: EvalArguments) -> None:
         train_config=train_config, eval_config=args.dataset_config, split=args.dataset_test_split,
         column=args.dataset_config if train_config in (None, args.dataset_config) else f"{train_config}→{args.dataset_config}",
         dataset=args.dataset_name, num_instances=len(rows), seed=trained.get("seed"), limit=args.limit,
-        truncated_prompts=truncated, backend=backend,
+        truncated_prompts=fit.over_budget, backend=backend,
         categories=sorted(set(rows["category"])), tasks=sorted(set(rows["task_name"])),
+        settings=evaluation_settings(args, trained.get("settings", {}), order_seed), truncation=fit.as_dict(),
+        train_truncation=trained.get("truncation", {}), compute=trained.get("compute", {}),
     )
     run = Run(folder, record, write_scores(folder, rows, predictions))
     write_run_reports(run)

@@ -43,7 +43,9 @@ class Seq2SeqScriptArguments:
         dataset_name: a folder built by ``stepinst build``, or a Hub id.
         dataset_config: the configuration to train on (``definition``, ``steps_ordered``, ...).
         max_source_length / max_target_length: Tk-Instruct's 1024 / 128 tokens.
-        truncation_side: the side a too-long source loses tokens from (Tk-Instruct: ``right``).
+        truncation_side: where an instance that alone exceeds ``max_source_length`` is cut from; every
+            other source is fitted as Tk-Instruct does (examples, then steps dropped; never the instance).
+        resample_step_order: re-draw shuffled steps with the training seed (default: on for ``steps_shuffled``).
     """
 
     model_name_or_path: str | None = field(default=None, metadata={"help": "model id or local folder"})
@@ -52,7 +54,8 @@ class Seq2SeqScriptArguments:
     dataset_train_split: str = field(default="train", metadata={"help": "split to train on"})
     max_source_length: int = field(default=1024, metadata={"help": "encoder tokens (Tk-Instruct: 1024)"})
     max_target_length: int = field(default=128, metadata={"help": "decoder tokens (Tk-Instruct: 128)"})
-    truncation_side: Literal["left", "right"] = field(default="right", metadata={"help": "side a too-long source is cut from"})
+    truncation_side: Literal["left", "right"] = field(default="right", metadata={"help": "side an instance longer than the source length is cut from"})
+    resample_step_order: bool | None = field(default=None, metadata={"help": "re-draw shuffled steps per training seed (default: on for steps_shuffled)"})
     max_train_samples: int | None = field(default=None, metadata={"help": "use only the first N training rows"})
     dataset_cache_dir: str | None = field(default=None, metadata={"help": "datasets cache folder"})
 
@@ -91,7 +94,8 @@ def build_trainer(script_args, training_args):
     from transformers import AutoModelForSeq2SeqLM, AutoTokenizer, DataCollatorForSeq2Seq, Seq2SeqTrainer
 
     from stepinst_data.evaluation.training import (
-        RecipeError, check_device, ensure_pad_token, load_instance_split, require, token_mean_loss, tokenize_seq2seq,
+        RecipeError, check_device, ensure_pad_token, load_instance_split, require, step_order_seed, token_mean_loss,
+        tokenize_seq2seq,
     )
 
     check_device(training_args.bf16, training_args.fp16, use_cpu=training_args.use_cpu)
@@ -107,8 +111,9 @@ def build_trainer(script_args, training_args):
                           "train causal LMs with recipes/sft.py") from e
     if script_args.max_train_samples is not None:
         rows = rows.select(range(min(script_args.max_train_samples, len(rows))))
+    order_seed = step_order_seed(script_args.dataset_config, script_args.resample_step_order, training_args.seed)
     train_dataset, report = tokenize_seq2seq(rows, tokenizer, script_args.max_source_length,
-                                             script_args.max_target_length, script_args.truncation_side)
+                                             script_args.max_target_length, script_args.truncation_side, order_seed)
     report.log(f"{script_args.dataset_config}/{script_args.dataset_train_split}")
 
     trainer = Seq2SeqTrainer(
@@ -124,19 +129,24 @@ def build_trainer(script_args, training_args):
 
 def main(script_args, training_args) -> None:
     from stepinst_data.evaluation.run_record import write_train_record
-    from stepinst_data.evaluation.training import resolve_resume
+    from stepinst_data.evaluation.settings import compute_record, tokens_per_epoch, training_settings
+    from stepinst_data.evaluation.training import config_flag, resolve_resume
 
     resume = resolve_resume(training_args.resume_from_checkpoint, training_args.output_dir)
     trainer, tokenizer, report, pad_token_set = build_trainer(script_args, training_args)
-    trainer.train(resume_from_checkpoint=resume)
+    output = trainer.train(resume_from_checkpoint=resume)
     trainer.save_model(training_args.output_dir)
     if trainer.is_world_process_zero():
         tokenizer.save_pretrained(training_args.output_dir)
         losses = [entry["loss"] for entry in trainer.state.log_history if "loss" in entry]
+        tokens = tokens_per_epoch(trainer.train_dataset, ("input_ids", "labels"))
         write_train_record(
             training_args.output_dir, recipe="seq2seq", base_model=script_args.model_name_or_path,
             dataset=script_args.dataset_name, config=script_args.dataset_config, seed=training_args.seed,
             pad_token_set=pad_token_set, truncation=report.as_dict(), losses=losses, resumed_from=resume,
+            settings=training_settings(training_args, script_args, recipe="seq2seq", config_path=config_flag(),
+                                       dataset=script_args.dataset_name),
+            compute=compute_record(output, training_args, trainer.state.epoch or 0.0, tokens, resume is not None),
         )
 
 

@@ -48,13 +48,16 @@ class StepInstArguments:
     """How stepinst rows become training sequences.
 
     Args:
-        truncation_side: the side a prompt loses tokens from when prompt + completion exceed
-            ``max_length``. ``left`` keeps the instance and ``Output:`` next to the completion.
+        truncation_side: where an instance that alone exceeds what the completion leaves of
+            ``max_length`` is cut from (``Output:`` kept); every other prompt is fitted as Tk-Instruct
+            does (examples, then steps dropped; never the instance).
+        resample_step_order: re-draw shuffled steps with the training seed (default: on for ``steps_shuffled``).
         max_train_samples: train on the first N rows only (smoke tests).
         dataset_cache_dir: the datasets cache folder.
     """
 
-    truncation_side: Literal["left", "right"] = field(default="left", metadata={"help": "side a too-long prompt is cut from"})
+    truncation_side: Literal["left", "right"] = field(default="left", metadata={"help": "side an instance longer than the budget is cut from"})
+    resample_step_order: bool | None = field(default=None, metadata={"help": "re-draw shuffled steps per training seed (default: on for steps_shuffled)"})
     max_train_samples: int | None = field(default=None, metadata={"help": "use only the first N training rows"})
     dataset_cache_dir: str | None = field(default=None, metadata={"help": "datasets cache folder"})
 
@@ -69,7 +72,7 @@ def build_trainer(script_args, training_args, model_args, data_args):
     from trl import SFTTrainer, get_peft_config, get_quantization_config
 
     from stepinst_data.evaluation.training import (
-        check_device, check_master_weights, ensure_pad_token, load_instance_split, require, tokenize_causal,
+        check_device, check_master_weights, ensure_pad_token, load_instance_split, require, step_order_seed, tokenize_causal,
     )
 
     check_device(training_args.bf16, training_args.fp16, model_args.load_in_4bit, model_args.load_in_8bit,
@@ -89,7 +92,8 @@ def build_trainer(script_args, training_args, model_args, data_args):
                                data_args.dataset_cache_dir)
     if data_args.max_train_samples is not None:
         rows = rows.select(range(min(data_args.max_train_samples, len(rows))))
-    train_dataset, report = tokenize_causal(rows, tokenizer, training_args.max_length, data_args.truncation_side)
+    order_seed = step_order_seed(script_args.dataset_config, data_args.resample_step_order, training_args.seed)
+    train_dataset, report = tokenize_causal(rows, tokenizer, training_args.max_length, data_args.truncation_side, order_seed)
     report.log(f"{script_args.dataset_config}/{script_args.dataset_train_split}")
     train_dataset = train_dataset.remove_columns("id")
     if training_args.completion_only_loss is None:
@@ -110,19 +114,24 @@ def build_trainer(script_args, training_args, model_args, data_args):
 
 def main(script_args, training_args, model_args, data_args) -> None:
     from stepinst_data.evaluation.run_record import write_train_record
-    from stepinst_data.evaluation.training import resolve_resume
+    from stepinst_data.evaluation.settings import compute_record, tokens_per_epoch, training_settings
+    from stepinst_data.evaluation.training import config_flag, resolve_resume
 
     resume = resolve_resume(training_args.resume_from_checkpoint, training_args.output_dir)
     trainer, tokenizer, report, pad_token_set = build_trainer(script_args, training_args, model_args, data_args)
-    trainer.train(resume_from_checkpoint=resume)
+    output = trainer.train(resume_from_checkpoint=resume)
     trainer.save_model(training_args.output_dir)
     if trainer.accelerator.is_main_process:
         tokenizer.save_pretrained(training_args.output_dir)
+        tokens = tokens_per_epoch(trainer.train_dataset, ("input_ids",))
         write_train_record(
             training_args.output_dir, recipe="sft", base_model=model_args.model_name_or_path,
             dataset=script_args.dataset_name, config=script_args.dataset_config, seed=training_args.seed,
             use_peft=model_args.use_peft, pad_token_set=pad_token_set, truncation=report.as_dict(),
             losses=_losses(trainer), resumed_from=resume,
+            settings=training_settings(training_args, script_args, model_args, data_args, recipe="sft",
+                                       config_path=config_flag(), dataset=script_args.dataset_name),
+            compute=compute_record(output, training_args, trainer.state.epoch or 0.0, tokens, resume is not None),
         )
     trainer.accelerator.print(f"model saved to {training_args.output_dir}")
 

@@ -146,21 +146,22 @@ def test_unknown_config_lists_the_available_ones(assets, tmp_path):
         load_instance_split(str(assets["dataset"]), "steps_sorted", "train", tmp_path / "hf")
 
 
-def test_long_prompts_are_truncated_from_the_named_side_and_counted(assets, tmp_path):
+def test_long_prompts_are_fitted_keeping_the_instance_and_the_completion(assets, tmp_path):
     from transformers import AutoTokenizer
+
+    from stepinst_data.dataset.template import instance_block
 
     tok = AutoTokenizer.from_pretrained(assets["causal"])
     rows = load_instance_split(str(assets["dataset"]), "steps_ordered", "train", tmp_path / "hf").select(range(8))
     full, report = tokenize_causal(rows, tok, None)
-    assert report.truncated_prompts == 0
-    cut, report = tokenize_causal(rows, tok, 40, "left")
-    assert report.truncated_prompts == 8 and report.total == 8 and report.side == "left"
-    for a, b in zip(full, cut):
+    assert report.over_budget == 0 and report.budget is None
+    cut, report = tokenize_causal(rows, tok, 60, "left")
+    assert report.over_budget == 8 and report.total == 8 and report.steps_cut == 8 and report.instance_cut == 0
+    for a, b, row in zip(full, cut, rows):
         completion = sum(a["completion_mask"])
-        assert len(b["input_ids"]) <= 40 and sum(b["completion_mask"]) == completion  # the completion is intact
-        assert b["input_ids"] == a["input_ids"][-len(b["input_ids"]):]  # left: the end of the prompt is kept
-    right, _ = tokenize_causal(rows, tok, 40, "right")
-    assert right[0]["input_ids"][:5] == full[0]["input_ids"][:5]
+        assert len(b["input_ids"]) <= 60 and sum(b["completion_mask"]) == completion  # the completion is intact
+        prompt = tok.decode(b["input_ids"][: len(b["input_ids"]) - completion])
+        assert prompt.endswith(instance_block(row["input"]))  # the instance and `Output: ` are whole
 
 
 def _run_sft(assets, tmp_path, config: str, out: Path, *extra: str) -> dict:
@@ -242,7 +243,9 @@ def test_seq2seq_trains_on_a_config_without_a_yaml_of_its_own_and_evaluates(asse
     seq2seq.main(*args)
     info = json.loads((out / "stepinst_run.json").read_text())
     assert info["config"] == "definition_pos"
-    assert info["truncation"]["truncated_prompts"] == 4 and info["truncation"]["side"] == "right"
+    assert info["truncation"]["over_budget"] == 4 and info["truncation"]["examples_dropped"] == 4  # fitted, as Tk-Instruct
+    assert info["truncation"]["side"] == "right" and info["settings"]["train_sampling_strategy"] == "random"
+    assert info["compute"]["train_tokens"] > 0 and info["compute"]["gpu_hours"] is None  # trained on the CPU
     assert info["losses"][-1] < 0.7 * info["losses"][0], info["losses"]
     folder = _evaluate(out, "definition_pos", tmp_path, assets, tmp_path / "eval", "--backend", "vllm")
     results = json.loads((folder / "metrics.json").read_text())

@@ -37,17 +37,25 @@ def _base_config(model_path: str):
     return AutoConfig.from_pretrained(model_path)
 
 
+def load_tokenizer(model_path: str):
+    """The tokenizer a model (or a PEFT adapter folder) was saved with, with a pad token."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(model_path)
+    ensure_pad_token(tokenizer, model_path)
+    return tokenizer
+
+
 def load_model(model_path: str, device: str | None = None, dtype: str = "auto") -> LoadedModel:
     """Load a causal LM or an encoder-decoder model (or a PEFT adapter) for generation."""
     import torch
-    from transformers import AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer
+    from transformers import AutoModelForCausalLM, AutoModelForSeq2SeqLM
 
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise RecipeError(f"`device={device}` but this machine has no CUDA GPU: pass `--device cpu`")
     encoder_decoder = is_encoder_decoder(model_path)
-    tokenizer = AutoTokenizer.from_pretrained(model_path)
-    ensure_pad_token(tokenizer, model_path)
+    tokenizer = load_tokenizer(model_path)
     cls = AutoModelForSeq2SeqLM if encoder_decoder else AutoModelForCausalLM
     torch_dtype = "auto" if dtype == "auto" else getattr(torch, dtype)
     model = cls.from_pretrained(model_path, dtype=torch_dtype).to(device).eval()

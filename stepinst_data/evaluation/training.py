@@ -12,14 +12,16 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
+
+from .prompt_fit import FitReport, fit_prompts
 
 logger = logging.getLogger(__name__)
 
 TruncationSide = Literal["left", "right"]
 REQUIRED_COLUMNS = ("id", "prompt", "completion", "outputs", "task_name", "category")
+NO_LIMIT = 2**62  # a prompt budget no prompt reaches (fitting without a maximum length)
 
 
 class RecipeError(ValueError):
@@ -61,29 +63,6 @@ def ensure_pad_token(tokenizer, name: str = "the tokenizer") -> bool:
     return True
 
 
-@dataclass
-class TruncationReport:
-    """How many inputs were longer than the limit and lost tokens, and from which side."""
-
-    total: int = 0
-    truncated_prompts: int = 0
-    truncated_targets: int = 0
-    max_length: int | None = None
-    side: str = "left"
-
-    def log(self, what: str = "train") -> None:
-        if self.truncated_prompts or self.truncated_targets:
-            logger.warning(
-                "%s: %d of %d prompts longer than %s tokens were truncated from the %s; %d targets were truncated",
-                what, self.truncated_prompts, self.total, self.max_length, self.side, self.truncated_targets,
-            )
-        else:
-            logger.info("%s: no prompt of %d exceeds %s tokens", what, self.total, self.max_length)
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
 def encode_prompts(tokenizer, prompts: list[str], max_length: int | None, side: TruncationSide) -> tuple[list[list[int]], int]:
     """Token ids of prompts with the tokenizer's special tokens, truncated from ``side``; and how many were."""
     ids = tokenizer(prompts)["input_ids"]
@@ -102,22 +81,30 @@ def encode_prompts(tokenizer, prompts: list[str], max_length: int | None, side: 
     return ids, len(long)
 
 
-def tokenize_causal(rows, tokenizer, max_length: int | None, side: TruncationSide = "left") -> tuple[Any, TruncationReport]:
-    """``input_ids`` + ``completion_mask`` rows for TRL: prompt (truncated to leave room) + completion + EOS.
+def tokenize_causal(rows, tokenizer, max_length: int | None, side: TruncationSide = "left",
+                    step_order_seed: int | None = None) -> tuple[Any, FitReport]:
+    """``input_ids`` + ``completion_mask`` rows for TRL: fitted prompt + completion + EOS.
 
-    TRL would truncate the joined sequence from the end, cutting the completion away; here the
-    prompt gives way instead, from the side the recipe names.
+    TRL would truncate the joined sequence from the end, cutting the completion away; here each
+    prompt is fitted to what the completion leaves of ``max_length`` as Tk-Instruct fits its source
+    (examples, then steps dropped; :mod:`.prompt_fit`). A completion longer than half of
+    ``max_length`` is cut first (its EOS kept).
     """
     if tokenizer.eos_token_id is None:
         raise RecipeError("the tokenizer has no EOS token; the model could never learn to stop. Set `eos_token`.")
     completions = tokenizer(list(rows["completion"]), add_special_tokens=False)["input_ids"]
     completions = [c + [tokenizer.eos_token_id] for c in completions]
-    report = TruncationReport(total=len(rows), max_length=max_length, side=side)
+    truncated_targets = 0
     if max_length is not None:
         budget = max(1, max_length // 2)
-        report.truncated_targets = sum(len(c) > budget for c in completions)
+        truncated_targets = sum(len(c) > budget for c in completions)
         completions = [c if len(c) <= budget else c[: budget - 1] + [tokenizer.eos_token_id] for c in completions]
-    prompt_ids, report.truncated_prompts = _encode_with_budgets(tokenizer, list(rows["prompt"]), completions, max_length, side)
+    budgets = [NO_LIMIT if max_length is None else max_length - len(c) for c in completions]
+    prompts, report = fit_prompts(rows, tokenizer, budgets, side, step_order_seed)
+    report.truncated_targets = truncated_targets
+    if max_length is None:
+        report.budget = None
+    prompt_ids = tokenizer(prompts)["input_ids"]
     input_ids = [p + c for p, c in zip(prompt_ids, completions)]
     masks = [[0] * len(p) + [1] * len(c) for p, c in zip(prompt_ids, completions)]
     import datasets
@@ -126,29 +113,45 @@ def tokenize_causal(rows, tokenizer, max_length: int | None, side: TruncationSid
     return datasets.Dataset.from_dict(keep), report
 
 
-def _encode_with_budgets(tokenizer, prompts, completions, max_length, side) -> tuple[list[list[int]], int]:
-    """Prompts truncated so that each prompt + its completion fits ``max_length``."""
-    ids, _ = encode_prompts(tokenizer, prompts, None, side)
-    if max_length is None:
-        return ids, 0
-    truncated = 0
-    for i, (p, c) in enumerate(zip(ids, completions)):
-        budget = max_length - len(c)
-        if len(p) > budget:
-            ids[i] = encode_prompts(tokenizer, [prompts[i]], budget, side)[0][0]
-            truncated += 1
-    return ids, truncated
-
-
-def tokenize_seq2seq(rows, tokenizer, max_source_length: int, max_target_length: int, side: TruncationSide = "right"):
-    """``input_ids``/``attention_mask``/``labels`` rows for an encoder-decoder model (Tk-Instruct lengths)."""
+def tokenize_seq2seq(rows, tokenizer, max_source_length: int, max_target_length: int, side: TruncationSide = "right",
+                     step_order_seed: int | None = None) -> tuple[Any, FitReport]:
+    """``input_ids``/``attention_mask``/``labels`` rows for an encoder-decoder model (Tk-Instruct lengths, fitted sources)."""
     import datasets
 
-    sources, n_sources = encode_prompts(tokenizer, list(rows["prompt"]), max_source_length, side)
-    targets, n_targets = encode_prompts(tokenizer, list(rows["completion"]), max_target_length, "right")
-    report = TruncationReport(len(rows), n_sources, n_targets, max_source_length, side)
+    prompts, report = fit_prompts(rows, tokenizer, max_source_length, side, step_order_seed)
+    sources = tokenizer(prompts)["input_ids"]
+    targets, report.truncated_targets = encode_prompts(tokenizer, list(rows["completion"]), max_target_length, "right")
     data = {"input_ids": sources, "attention_mask": [[1] * len(s) for s in sources], "labels": targets}
     return datasets.Dataset.from_dict(data), report
+
+
+def config_flag(argv: list[str] | None = None) -> str | None:
+    """The ``--config FILE.yaml`` a recipe was started with (``sys.argv`` by default), for its run record."""
+    import sys
+
+    argv = sys.argv[1:] if argv is None else argv
+    for i, arg in enumerate(argv):
+        if arg == "--config" and i + 1 < len(argv):
+            return argv[i + 1]
+        if arg.startswith("--config="):
+            return arg.split("=", 1)[1]
+    return None
+
+
+def step_order_seed(config: str, resample: bool | None, seed: int | None) -> int | None:
+    """The seed shuffled steps are re-drawn with: the training seed for ``steps_shuffled`` (or when asked), else none.
+
+    ``seed`` is ``None`` for a model stepinst did not train: it sees the build's order.
+
+    The build draws one permutation per task from its own seed; re-drawing per training seed makes the
+    seeds of a ``steps_shuffled`` cell sample the permutation too, instead of all sharing one.
+    """
+    from ..dataset.configs import PRESETS
+
+    if resample is None:
+        preset = PRESETS.get(config)
+        resample = preset is not None and preset.steps == "shuffled"
+    return seed if resample and seed is not None else None
 
 
 def token_mean_loss(outputs, labels, num_items_in_batch=None):
