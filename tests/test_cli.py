@@ -19,7 +19,7 @@ def test_build_sample_then_stats(tmp_path, capsys, hf_cache):
     out = tmp_path / "stepinst"
     assert main(["build", "--sample", "--out", str(out), "--num-proc", "2"]) == 0
     printed = capsys.readouterr().out
-    assert f"built {out}: 9 configs" in printed
+    assert f"built {out}: 10 configs" in printed
     assert load_dataset(str(out), "steps_ordered", split="test", cache_dir=hf_cache).num_rows == 180
     assert main(["stats", str(out), "--json"]) == 0
     stats = json.loads(capsys.readouterr().out)

@@ -33,10 +33,12 @@ def test_every_config_loads_with_load_dataset(sample_build, hf_cache):
     for name in INSTANCE_CONFIGS:
         ds = load_dataset(str(sample_build), name, cache_dir=hf_cache)
         assert ds["train"].features == INSTANCE_FEATURES, name
-        expected_train = TRAIN_ROWS if name != "steps_ordered_hq" else None
-        if expected_train:
-            assert ds["train"].num_rows == expected_train, name
+        if not name.endswith("_hq"):
+            assert ds["train"].num_rows == TRAIN_ROWS, name
         assert ds["test"].num_rows == TEST_ROWS, name
+    hq, control = (load_dataset(str(sample_build), n, split="train", cache_dir=hf_cache) for n in ("steps_ordered_hq", "definition_hq"))
+    assert 0 < hq.num_rows < TRAIN_ROWS and hq["id"] == control["id"]  # the control trains on the same rated instances
+    assert all("Steps:" not in p for p in control["prompt"]) and all("Steps:\n1. " in p for p in hq["prompt"])
 
 
 def test_step_configs_differ_only_in_order(sample_build, hf_cache):

@@ -117,7 +117,7 @@ def test_build_like_takes_no_progress_and_reproduces_the_build(sample_build, tmp
     code = main(["build", "--like", str(sample_build), "--sample", "--out", str(out),
                  "--cache-dir", str(tmp_path / "cache"), "--no-progress"])
     assert code == 0
-    assert f"built {out} like {sample_build}: 9 configs" in capsys.readouterr().out
+    assert f"built {out} like {sample_build}: 10 configs" in capsys.readouterr().out
     original = sorted(p.relative_to(sample_build) for p in (sample_build / "data").rglob("*.parquet"))
     assert original == sorted(p.relative_to(out) for p in (out / "data").rglob("*.parquet"))
 

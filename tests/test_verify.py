@@ -97,7 +97,7 @@ def test_a_rebuild_hashes_no_unchanged_source_file_again(tmp_path, monkeypatch):
 def test_build_then_verify_passes(sample_build, capsys):
     code, lines, _ = _verify(sample_build, capsys)
     assert code == 0
-    assert lines == [f"verified {sample_build}: the inputs match its manifest and the rebuild reproduces its 18 data files byte for byte"]
+    assert lines == [f"verified {sample_build}: the inputs match its manifest and the rebuild reproduces its 20 data files byte for byte"]
 
 
 def test_a_changed_steps_record_is_named_and_nothing_else(sample_build, tmp_path, capsys):
@@ -224,7 +224,7 @@ def pushed(sample_build, hub_env, monkeypatch):
 def test_verify_a_hub_repo_downloads_only_the_manifest_and_data_files(sample_build, pushed):
     report = verify_release(REPO, str(SAMPLE_NATINST), str(SAMPLE_STEPS), str(SAMPLE_RATINGS), endpoint=pushed.url, token=TOKEN)
     assert report.ok, report.problems
-    assert report.files_compared == 18
+    assert report.files_compared == 20
     listed = {p for entry in _manifest(sample_build)["configs"].values() for p in entry["files"].values()}
     assert {path for _, path in pushed.downloads} == {MANIFEST} | listed  # never README.md or .gitattributes
     # Two configurations share a test file's bytes: the client fetches that blob once.

@@ -114,7 +114,8 @@ def ratings_section(inputs: BuildInputs) -> str:
         f"{len(humans)} ratings of {len(per_task)} tasks by {len(raters)} annotators "
         f"({low if low == high else f'{low}-{high}'} ratings per task). "
         f"`steps_quality` is the mean `{rubric.aggregate_criterion}` score over a task's human annotators; "
-        f"`steps_ordered_hq` keeps the train tasks whose `steps_quality` is at least {DEFAULT_MIN_STEPS_QUALITY:g}.",
+        f"`steps_ordered_hq` keeps the train tasks whose `steps_quality` is at least {DEFAULT_MIN_STEPS_QUALITY:g}; "
+        "`definition_hq`, its control, trains the definition alone on the same tasks.",
         "",
     ]
     alphas = agreement(store)

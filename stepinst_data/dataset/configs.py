@@ -114,6 +114,14 @@ PRESETS: dict[str, StepInstConfig] = {
             ),
         ),
         StepInstConfig(
+            name="definition_hq",
+            min_steps_quality=DEFAULT_MIN_STEPS_QUALITY,
+            description=(
+                "The control for steps_ordered_hq: the definition alone, trained on the same rated task subset "
+                "(so a gain of steps_ordered_hq over it is the steps', not the smaller training set's)."
+            ),
+        ),
+        StepInstConfig(
             name="ratings",
             ratings_only=True,
             description="No instances: one row per (task, annotator) human quality rating of the steps.",
