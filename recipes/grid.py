@@ -33,7 +33,8 @@ def make_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], formatter_class=HelpFormatter,
                                      epilog="Arguments after `--` go to every training run.")
     parser.add_argument("--recipes", required=True, help="comma-separated recipe names under recipes/configs/{sft,seq2seq}/")
-    parser.add_argument("--configs", required=True, help="comma-separated dataset configurations (definition, steps_ordered, ...)")
+    parser.add_argument("--configs", required=True, help="comma-separated dataset configurations (definition, steps_ordered, "
+                        "..., or any custom one the dataset defines)")
     parser.add_argument("--seeds", default="1,2,3", help="comma-separated training seeds")
     parser.add_argument("--dataset", required=True, help="dataset folder built by `stepinst build`, or a Hub id")
     parser.add_argument("--out", required=True, help="the grid's folder: one subfolder per run")
@@ -68,7 +69,7 @@ def main(args: argparse.Namespace, overrides: list[str]) -> None:
     grid_logger.setLevel(logging.INFO)
 
     recipes = [find_recipe(RECIPES / "configs", name) for name in _split(args.recipes)]
-    runs = plan(recipes, _split(args.configs), [int(s) for s in _split(args.seeds)], out)
+    runs = plan(recipes, _split(args.configs), [int(s) for s in _split(args.seeds)], out, dataset_configs(args.dataset))
     eval_args = ["--max_new_tokens", str(args.max_new_tokens), "--backend", args.backend, "--batch_size", str(args.eval_batch_size)]
     if args.limit is not None:
         eval_args += ["--limit", str(args.limit)]
@@ -89,6 +90,15 @@ def main(args: argparse.Namespace, overrides: list[str]) -> None:
     skipped = sum(status == "done" for status in found.values())
     print(f"{len(runs)} runs in {out}: {len(runs) - skipped} trained/evaluated now, {skipped} already done. "
           f"Compare them: python recipes/compare.py {out} --out {out / 'table.md'}")
+
+
+def dataset_configs(dataset: str) -> list[str] | None:
+    """The configurations a local build defines (custom ones included); ``None`` when it cannot be listed."""
+    if not Path(dataset, "README.md").is_file():
+        return None
+    from stepinst_data.evaluation.training import available_configs
+
+    return available_configs(dataset)
 
 
 def _split(text: str) -> list[str]:

@@ -166,3 +166,70 @@ def test_a_killed_grid_resumes_without_retraining_and_compares(grid_assets, tmp_
     row = next(line for line in text.splitlines() if line.startswith("| tiny-llama |"))
     assert row.count(" ± ") == 2 and row.count("[2 seeds]") == 2 and "; Δ " in row and ", p=" in row
     assert (tmp_path / "table.png").is_file() and (tmp_path / "table_categories.png").is_file()
+
+
+def _fake_runner(calls: list[list[str]]):
+    """Stands in for training and evaluation: writes the files a finished step leaves."""
+    def run(command: list[str], log: Path) -> int:
+        calls.append(command)
+        folder = log.parent
+        if log.name == "train.log":
+            (folder / "stepinst_run.json").write_text("{}")
+        else:
+            (folder / "metrics.json").write_text("{}")
+            (folder / "run.json").write_text("{}")
+        return 0
+    return run
+
+
+def test_a_finished_run_started_with_other_settings_is_never_skipped_as_one_more_seed(tmp_path, caplog):
+    from stepinst_data.evaluation.grid import execute
+    from stepinst_data.evaluation.run_record import GRID_REQUEST
+
+    recipe = find_recipe(CONFIGS, "t5-lm-adapt-base")
+    runs = plan([recipe], ["definition"], [1, 2], tmp_path)
+    options = GridOptions(dataset="d", recipes_dir=ROOT / "recipes", overrides=["--max_steps", "2"])
+    calls: list[list[str]] = []
+    execute(runs, options, _fake_runner(calls))
+    assert len(calls) == 4 and all((r.folder / GRID_REQUEST).is_file() for r in runs)
+
+    calls.clear()
+    assert set(execute(runs, options, _fake_runner(calls)).values()) == {"done"} and not calls  # same settings: skipped
+
+    changed = GridOptions(dataset="d", recipes_dir=ROOT / "recipes", overrides=["--max_steps", "2", "--learning_rate", "3e-3"])
+    with pytest.raises(GridError, match=r"seed1 was started with other settings \(overrides: \['--max_steps', '2'\] then, "
+                                        r"\['--max_steps', '2', '--learning_rate', '3e-3'\] now\); rerun with the settings"):
+        execute(runs, changed, _fake_runner(calls))
+    assert not calls  # refused before anything ran
+    with pytest.raises(GridError, match=r"batch: \['--per_device_train_batch_size', '8', '--gradient_accumulation_steps', '2'\] then"):
+        execute(runs, GridOptions(dataset="d", recipes_dir=ROOT / "recipes", overrides=["--max_steps", "2"], processes=2),
+                _fake_runner(calls))
+
+    (runs[0].folder / GRID_REQUEST).unlink()  # a run of an older grid: kept, with a warning
+    (runs[1].folder / GRID_REQUEST).unlink()
+    assert set(execute(runs, changed, _fake_runner(calls)).values()) == {"done"}
+    assert "did not record its settings" in caplog.text
+
+
+def test_the_grid_takes_any_configuration_the_dataset_defines(tmp_path):
+    sys.path.insert(0, str(ROOT / "recipes"))
+    try:
+        from grid import dataset_configs
+    finally:
+        sys.path.remove(str(ROOT / "recipes"))
+    from stepinst_data.dataset.configs import PRESETS, StepInstConfig
+    from stepinst_data.card.release import build_release
+    from stepinst_data.dataset.inputs import load_build_inputs
+    from stepinst_data.sample import SAMPLE_NATINST, SAMPLE_STEPS
+
+    mine = StepInstConfig(name="steps_one_example", steps="ordered", num_pos_examples=1)
+    build_release(load_build_inputs(SAMPLE_NATINST, steps=SAMPLE_STEPS, cache_dir=tmp_path / "cache"), tmp_path / "ds",
+                  [PRESETS["definition"], mine])
+    known = dataset_configs(str(tmp_path / "ds"))
+    assert known == ["definition", "steps_one_example"] and dataset_configs("org/stepinst") is None
+    recipe = find_recipe(CONFIGS, "t5-lm-adapt-base")
+    assert [r.config for r in plan([recipe], ["steps_one_example"], [1], tmp_path, known)] == ["steps_one_example"]
+    with pytest.raises(GridError, match=r"unknown configuration\(s\) \['steps_ordered'\]; the dataset's instance "
+                                        r"configurations are definition, steps_one_example"):
+        plan([recipe], ["steps_ordered"], [1], tmp_path, known)
+    assert plan([recipe], ["definition_hq"], [1], tmp_path)[0].config == "definition_hq"  # a preset: known without a dataset

@@ -26,7 +26,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 from ..dataset.configs import INSTANCE_CONFIGS
-from .run_record import TRAIN_RECORD, is_evaluated
+from .run_record import TRAIN_RECORD, is_evaluated, read_grid_request, settings_diff, write_grid_request
+from .settings import dataset_digest, recipe_digest
 from .training import last_checkpoint
 
 logger = logging.getLogger(__name__)
@@ -88,11 +89,18 @@ class GridRun:
         return "new"
 
 
-def plan(recipes: Sequence[Recipe], configs: Sequence[str], seeds: Sequence[int], out: Path) -> list[GridRun]:
-    """Every run of the grid, recipe by recipe, config by config, seed by seed (the README's order)."""
-    unknown = [c for c in configs if c not in INSTANCE_CONFIGS]
+def plan(recipes: Sequence[Recipe], configs: Sequence[str], seeds: Sequence[int], out: Path,
+         known_configs: Sequence[str] | None = None) -> list[GridRun]:
+    """Every run of the grid, recipe by recipe, config by config, seed by seed (the README's order).
+
+    ``known_configs``: the dataset's configurations (custom ones included); the presets when the
+    dataset cannot be listed here (a Hub id offline), in which case training names a wrong one.
+    """
+    known = [c for c in (known_configs or INSTANCE_CONFIGS) if c != "ratings"]
+    unknown = [c for c in configs if c not in known]
     if unknown:
-        raise GridError(f"unknown configuration(s) {unknown}; the instance configurations are {', '.join(INSTANCE_CONFIGS)}")
+        where = "the dataset's instance configurations" if known_configs else "the instance configurations"
+        raise GridError(f"unknown configuration(s) {unknown}; {where} are {', '.join(known)}")
     if not recipes or not configs or not seeds:
         raise GridError("a grid needs at least one recipe, one configuration and one seed")
     return [GridRun(r, c, s, out / f"{r.name}-{c}-seed{s}") for r in recipes for c in configs for s in seeds]
@@ -229,6 +237,37 @@ def _tail(path: Path, lines: int = 25) -> str:
     return "\n".join(path.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:]) if path.is_file() else ""
 
 
+def grid_request(run: GridRun, options: GridOptions, batch: BatchPlan) -> dict[str, Any]:
+    """What the grid asks of one run, besides its seed: recipe, YAML, flags, batch layout, data build, evaluation."""
+    return {
+        "recipe": run.recipe.name, "recipe_yaml": recipe_digest(run.recipe.path), "config": run.config,
+        "overrides": list(options.overrides), "batch": batch.flags(), "processes": options.processes,
+        "dataset": options.dataset, "dataset_build": dataset_digest(options.dataset), "eval_args": list(options.eval_args),
+    }
+
+
+def check_requests(runs: Sequence[GridRun], options: GridOptions, batches: dict[str, BatchPlan]) -> None:
+    """Refuse to skip or resume a run started with other settings; record the request of runs about to start.
+
+    A finished run of another learning rate, batch layout or dataset build would otherwise sit in
+    the grid's folder as if it were one more seed of this experiment.
+    """
+    for run in runs:
+        wanted = grid_request(run, options, batches[run.recipe.name])
+        if run.status() == "new":
+            write_grid_request(run.folder, wanted)
+            continue
+        recorded = read_grid_request(run.folder)
+        if recorded is None:
+            logger.warning("%s was started by an older grid that did not record its settings: it is kept as is", run.folder)
+            continue
+        differences = settings_diff(recorded, wanted)
+        if differences:
+            listed = "; ".join(f"{key}: {old!r} then, {new!r} now" for key, (old, new) in differences.items())
+            raise GridError(f"{run.folder} was started with other settings ({listed}); rerun with the settings it was "
+                            "started with, or give this grid another `--out` (or move that folder away)")
+
+
 def execute(runs: Sequence[GridRun], options: GridOptions, runner: Runner = run_logged) -> dict[str, Status]:
     """Train and evaluate every run that is not done, in order; stop at the first failure with its log's tail.
 
@@ -240,6 +279,7 @@ def execute(runs: Sequence[GridRun], options: GridOptions, runner: Runner = run_
                     name, batch.per_device, batch.accumulation, batch.processes, batch.instances)
         if batch.note:
             logger.warning(batch.note)
+    check_requests(runs, options, batches)
     found: dict[str, Status] = {}
     for index, run in enumerate(runs, start=1):
         status = found[run.name] = run.status()

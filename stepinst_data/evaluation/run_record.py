@@ -3,6 +3,9 @@
 * ``stepinst_run.json`` in a trained model's folder (written by ``recipes/sft.py`` and
   ``recipes/seq2seq.py``): the base model, the dataset and config, the seed, the truncation
   report and the logged losses. Evaluation reads it to label the run.
+* ``grid_request.json`` in a grid run's folder (written by ``recipes/grid.py`` before training): the
+  recipe, its YAML, the flags after ``--``, the batch layout, the dataset build and the evaluation
+  flags; a rerun refuses to skip or resume a run that was started with other ones.
 * ``run.json`` in an evaluation folder (written by ``recipes/evaluate.py``, beside
   ``metrics.json``, ``predictions.jsonl``, ``references.jsonl`` and ``scores.jsonl``): the model,
   its label, the configs trained and evaluated on, the seed, how many test rows and whether they
@@ -22,6 +25,7 @@ from typing import Any
 from ..atomic import atomic_write
 
 TRAIN_RECORD = "stepinst_run.json"
+GRID_REQUEST = "grid_request.json"
 EVAL_RECORD = "run.json"
 METRICS = "metrics.json"
 PREDICTIONS = "predictions.jsonl"
@@ -117,6 +121,18 @@ def settings_diff(a: dict[str, Any], b: dict[str, Any]) -> dict[str, tuple[Any, 
     """
     keys = sorted((set(a) | set(b)) - {"seed"})
     return {k: (a.get(k), b.get(k)) for k in keys if a.get(k) != b.get(k)}
+
+
+def write_grid_request(folder: str | os.PathLike, request: dict[str, Any]) -> Path:
+    """What the grid asked of a run (``grid_request.json``), written before it trains: a rerun compares against it."""
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    return _write_json_atomically(Path(folder) / GRID_REQUEST, request)
+
+
+def read_grid_request(folder: str | os.PathLike) -> dict[str, Any] | None:
+    """The request a grid run was started with, or ``None`` for a run started before grids recorded it."""
+    path = Path(folder) / GRID_REQUEST
+    return _read_json(path, "") if path.is_file() else None
 
 
 def write_eval_record(folder: str | os.PathLike, record: EvalRecord) -> Path:
