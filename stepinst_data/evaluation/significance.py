@@ -20,11 +20,11 @@ configuration — with a Welch–Satterthwaite degrees of freedom:
   interval is ``delta ± t_q SE``.
 
 When every task moves alike it is Welch's t-test on the runs' overall scores; when every seed
-agrees it is the paired t-test over tasks (tests/test_significance.py checks both against
-scipy). A two-level bootstrap over seeds and tasks was the alternative: with three seeds it
-underestimates the seed variance by a third and has no t tails: on simulated grids where the
-seed dominates it calls 15% of null differences significant (recipes/README.md, "Statistics"). A cell with
-one seed has no seed variance to estimate: no p-value, only a task-only interval, labelled so.
+agrees it is the paired t-test over tasks (tests/test_significance.py checks both against scipy).
+A two-level bootstrap over seeds and tasks was the alternative: with three seeds it underestimates
+the seed variance by a third and has no t tails; on simulated grids where the seed dominates it
+calls 15% of null differences significant (recipes/README.md, "Statistics"). A cell with one seed
+has no seed variance to estimate: no p-value, only a task-only interval, labelled so.
 """
 
 from __future__ import annotations
