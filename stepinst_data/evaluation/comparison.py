@@ -76,16 +76,16 @@ class Cell:
         return self._scores[metric]
 
     def _read(self, metric: str) -> TaskScores:
-        per_run, ids, counts = [], None, None
+        per_run: list[dict[str, float]] = []
+        ids: frozenset[str] | None = None
+        counts: dict[str, int] = {}  # instances per task: equal in every run once the ids are
         for run in self.runs:
             rows = read_scores(run.folder)
             run_ids = frozenset(r["id"] for r in rows)
             if ids is not None and run_ids != ids:
                 raise ReportError(f"{self.runs[0].folder} and {run.folder} (seeds of one cell) scored different test "
                                   f"instances ({len(ids)} vs {len(run_ids)}); evaluate both on the same split and `--limit`")
-            ids = run_ids
-            sums: dict[str, float] = {}
-            counts = {}
+            ids, sums, counts = run_ids, {}, {}
             for r in rows:
                 sums[r["task_id"]] = sums.get(r["task_id"], 0.0) + r[metric]
                 counts[r["task_id"]] = counts.get(r["task_id"], 0) + 1
