@@ -204,3 +204,14 @@ def test_task_matrix_reads_each_runs_task_means(runs):
     scores = cell.task_scores("exact_match")
     assert scores.tasks == sorted(TASKS) and list(scores.counts) == [N] * len(TASKS)
     assert np.allclose(scores.matrix, [[25.0] * 3, [30.0] * 3])
+
+
+def test_a_confidence_outside_0_1_is_refused_naming_the_flag(runs):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("compare_recipe", ROOT / "recipes" / "compare.py")
+    compare = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(compare)
+    args = compare.make_parser().parse_args([str(runs), "--confidence", "95"])
+    with pytest.raises(ValueError, match=r"--confidence 95.0: give a coverage between 0 and 1, e.g. 0.95"):
+        compare.main(args)
