@@ -157,14 +157,16 @@ def test_a_killed_grid_resumes_without_retraining_and_compares(grid_assets, tmp_
     assert again.returncode == 0 and "0 trained/evaluated now, 4 already done" in again.stdout
 
     table = tmp_path / "table.md"
-    compare = subprocess.run([sys.executable, str(ROOT / "recipes" / "compare.py"), str(out), "--out", str(table),
-                              "--resamples", "200"], env=_env(), capture_output=True, text=True)
+    compare = subprocess.run([sys.executable, str(ROOT / "recipes" / "compare.py"), str(out), "--out", str(table)],
+                             env=_env(), capture_output=True, text=True)
     assert compare.returncode == 0, compare.stderr
     text = table.read_text()
     assert "| model | definition | steps_ordered |" in text
     assert "**Every run was evaluated on the first 8 rows of the test split (`--limit`): a smoke test" in text
     row = next(line for line in text.splitlines() if line.startswith("| tiny-llama |"))
-    assert row.count(" ± ") == 2 and row.count("[2 seeds]") == 2 and "; Δ " in row and ", p=" in row
+    assert row.count(" ± ") == 2 and row.count("[2 seeds]") == 2
+    assert any(line.startswith("| tiny-llama | steps_ordered − definition | ") and line.endswith(" | 2 / 2 |")
+               for line in text.splitlines())
     assert (tmp_path / "table.png").is_file() and (tmp_path / "table_categories.png").is_file()
 
 
