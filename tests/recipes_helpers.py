@@ -11,7 +11,7 @@ from pathlib import Path
 
 
 ALL_INSTANCE_CONFIGS = ("definition,definition_pos,steps_ordered,steps_ordered_pos,steps_shuffled,steps_reversed,"
-                        "steps_only,steps_ordered_hq")
+                        "steps_only,steps_ordered_hq,definition_hq")
 
 
 def build_sample(out: Path, configs: str = ALL_INSTANCE_CONFIGS) -> Path:
