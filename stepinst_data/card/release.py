@@ -21,15 +21,13 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..dataset.export import ConfigFiles, check_rows, default_configs, write_configs, writer_threads, yaml_metadata
-from ..dataset.inputs import BuildInputs, load_build_inputs
-from ..dataset.manifest import Manifest, build_manifest, describe_natinst, write_manifest
-from ..dataset.outdir import (CARD, check_not_an_input, check_replaceable, is_rebuild_folder, leftover_path,
-                              remove_stale_leftovers, swap_in)
+from ..dataset.export import ConfigFiles, check_rows, default_configs, write_configs, yaml_metadata
+from ..dataset.inputs import load_build_inputs
+from ..dataset.manifest import Manifest, build_manifest, write_manifest
+from ..dataset.outdir import CARD, check_out, leftover_path, swap_in
 from ..dataset.plan import BuildPlan
 from ..source.digest import BackgroundDigest
-from ..source.fetch import default_cache_dir, is_url, resolve_natinst
-from ..source.table import check_count
+from ..source.fetch import default_cache_dir, resolve_natinst
 from .render import render_card
 
 logger = logging.getLogger(__name__)
@@ -42,20 +40,6 @@ class Built:
     out: Path
     written: list[ConfigFiles]
     manifest: Manifest
-
-
-def check_out(out: Path, natinst: str | os.PathLike, steps: str | os.PathLike | None, ratings: str | os.PathLike | None,
-              cache: Path, overwrite: bool) -> None:
-    """Refuse an ``out`` whose replacement would delete an input or anything stepinst did not write;
-    then clean the leftovers of killed builds beside it. Reads no input."""
-    check_not_an_input(out, [
-        ("SUP-NATINST corpus", None if is_url(str(natinst)) else natinst),  # an archive is fetched into the cache
-        ("steps store", steps),
-        ("ratings store", ratings),
-        ("cache folder", None if is_rebuild_folder(out, cache) else cache),
-    ])
-    remove_stale_leftovers(out)
-    check_replaceable(out, overwrite)
 
 
 def release(
@@ -77,8 +61,6 @@ def release(
     one per core); ``progress``: bars on stderr (None: only on a terminal).
     """
     plan.check()
-    check_count(num_proc)
-    threads = writer_threads(threads)
     out, cache = Path(out), Path(cache_dir) if cache_dir else default_cache_dir()
     check_out(out, natinst, steps, ratings, cache, overwrite)
     root = resolve_natinst(natinst, cache)
@@ -94,8 +76,12 @@ def release(
         logger.info("writing %s", ", ".join(c.name for c in configs))
         written = write_configs(inputs, configs, tmp, threads, progress)
         check_rows(written)
-        manifest = build_manifest(plan, inputs, written, describe_natinst(str(natinst), cache, hashing.result()))
-        _write_card_and_manifest(tmp, manifest, inputs, written)
+        yaml_configs, yaml_infos = yaml_metadata(written, inputs)
+        manifest = build_manifest(plan, inputs, written, str(natinst), cache, hashing.result())
+        card = render_card(manifest, inputs, written, yaml_configs, yaml_infos).encode("utf-8")
+        manifest.card_sha256 = hashlib.sha256(card).hexdigest()  # the next build tells a hand-edited card by it
+        (tmp / CARD).write_bytes(card)
+        write_manifest(tmp, manifest)
         swap_in(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -103,11 +89,3 @@ def release(
     finally:
         hashing.cancel()  # a no-op once the digests are in; after a failure, nobody waits for them
     return Built(out, written, manifest)
-
-
-def _write_card_and_manifest(folder: Path, manifest: Manifest, inputs: BuildInputs, written: list[ConfigFiles]) -> None:
-    """The card, rendered from the manifest, then the manifest with the card's sha256: each written once."""
-    card = render_card(manifest, inputs, written, *yaml_metadata(written, inputs)).encode("utf-8")
-    manifest.card_sha256 = hashlib.sha256(card).hexdigest()  # the next build tells a hand-edited card by it
-    (folder / CARD).write_bytes(card)
-    write_manifest(folder, manifest)

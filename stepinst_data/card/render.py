@@ -83,11 +83,11 @@ def render_card(
         seed=sampling.seed,
         rubric_fields=", ".join(f"`{c}`" for c in ["task_name", "annotator", *(inputs.ratings.rubric.criterion_names if inputs.ratings else []), "comment"]),
         stats_text=stats_section(stats, inputs),
-        steps_text=generation_section(inputs),
-        ratings_text=ratings_section(inputs),
         license_text=license_section(inputs),
         provenance_text=provenance_section(manifest),
         missing_text=excluded_tasks_section(inputs),
+        steps_text=generation_section(inputs),
+        ratings_text=ratings_section(inputs),
         citation=citation_bib().strip().replace(f"datasets/{DEFAULT_REPO_ID}", f"datasets/{repo_id}"),
     )
     return str(card)

@@ -56,22 +56,31 @@ PARAMETER_FLAGS = (
 
 
 def run_build(args: argparse.Namespace) -> int:
+    """The plan comes from the flags, or with ``--like`` from a release's manifest; one release builds it."""
     import msgspec
 
     from ..card.release import release
+    from ..dataset.manifest import input_changes
+    from ..dataset.plan import BuildPlan, preset_configs
     from ..dataset.stats import format_stats
-    from ..hub.verify import input_changes
+    from ..hub.verify import open_release
 
     options.resolve_corpus(args, ("steps", "ratings"))
-    like = _like(args) if args.like else None
-    plan = like.manifest.plan if like else _plan(args)
-    if like and args.repo:
-        plan = msgspec.structs.replace(plan, repo=args.repo)
+    _refuse_plan_flags_with_like(args)
+    like = open_release(args.like, manifest_only=True) if args.like else None
+    plan = like.manifest.plan if like else BuildPlan.of(
+        preset_configs(args.configs) if args.configs else None,
+        sampling=Sampling(args.max_num_instances_per_task, args.max_num_instances_per_eval_task, args.seed),
+        validation_tasks=args.validation_tasks,
+        allow_missing_tasks=args.allow_missing_tasks,
+        skip_empty_tasks=args.skip_empty_tasks,
+    )
+    plan = msgspec.structs.replace(plan, repo=args.repo) if args.repo else plan  # --like carries the recorded repo
     built = release(plan, args.natinst, args.out, args.steps, args.ratings, cache_dir=args.cache_dir, num_proc=args.num_proc,
                     overwrite=args.overwrite, progress=False if args.no_progress else None)
     for note in input_changes(like.manifest, built.manifest) if like else []:
         logger.warning("%s (compared with %s); `stepinst verify %s` names every difference", note, like.where, args.like)
-    print(f"built {args.out}" + (f" like {args.like}" if args.like else "") + f": {len(built.written)} configs")
+    print(f"built {args.out}" + (f" like {args.like}" if like else "") + f": {len(built.written)} configs")
     skipped = built.manifest.skipped_empty_tasks
     if skipped:
         print(f"skipped {len(skipped)} listed task(s) with no instances (--skip-empty-tasks): {', '.join(skipped)}")
@@ -79,29 +88,12 @@ def run_build(args: argparse.Namespace) -> int:
     return 0
 
 
-def _plan(args: argparse.Namespace):
-    """The plan the flags describe, checked before anything is read."""
-    from ..dataset.plan import BuildPlan, preset_configs
-
-    return BuildPlan.of(
-        preset_configs(args.configs) if args.configs else None,
-        sampling=Sampling(args.max_num_instances_per_task, args.max_num_instances_per_eval_task, args.seed),
-        validation_tasks=args.validation_tasks,
-        allow_missing_tasks=args.allow_missing_tasks,
-        skip_empty_tasks=args.skip_empty_tasks,
-        repo=args.repo,
-    )
-
-
-def _like(args: argparse.Namespace):
-    """The release ``--like`` names (its manifest holds the plan); no flag of the plan may be given too."""
-    from ..hub.verify import open_release
-
-    chosen = [name for name in PARAMETER_FLAGS if getattr(args, name) != args.default_of(name)]
+def _refuse_plan_flags_with_like(args: argparse.Namespace) -> None:
+    """``--like`` takes every parameter from the manifest: a plan flag given too is refused."""
+    chosen = [name for name in PARAMETER_FLAGS if args.like and getattr(args, name) != args.default_of(name)]
     if chosen:
         flags = ", ".join("--" + name.replace("_", "-").replace("validation-tasks", "num-validation-tasks") for name in chosen)
         raise ValueError(
             f"{flags} cannot be combined with --like: the parameters come from the manifest of {args.like}; "
             "drop --like to choose them yourself"
         )
-    return open_release(args.like, manifest_only=True)

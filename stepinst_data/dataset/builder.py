@@ -26,6 +26,7 @@ import msgspec
 
 from ..resources import citation_bib
 from ..source.digest import file_key
+from ..source.fetch import resolve_natinst
 from ..source.natinst import Sampling
 from ..source.table import code_digest, reader_digest
 from .configs import PRESETS, StepInstConfig
@@ -118,7 +119,8 @@ class StepInstBuilder(datasets.ArrowBasedBuilder):
     def _load_inputs(self) -> BuildInputs:
         if self._inputs is None:
             s = self._source
-            self._inputs = load_build_inputs(s["natinst"], s["steps"], s["ratings"], s["plan"], s["num_proc"], s["cache_dir"])
+            root = resolve_natinst(s["natinst"], s["cache_dir"])
+            self._inputs = load_build_inputs(root, s["steps"], s["ratings"], s["plan"], s["num_proc"], s["cache_dir"])
         return self._inputs
 
     def _split_generators(self, dl_manager) -> list[datasets.SplitGenerator]:

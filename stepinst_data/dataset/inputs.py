@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..stores.ratings import RatingsError, RatingsStore, read_ratings_store
-from ..source.fetch import default_cache_dir, resolve_natinst
 from ..stores.steps import StepsRecord, StepsStoreError, check_steps_for_tasks, read_steps_store
 from .store_audit import audit_steps_store
 from ..source.table import TaskTable, carve_validation, load_task_table, without_empty_tasks
@@ -71,17 +70,23 @@ class BuildInputs:
             raise StepsStoreError("\n".join(problems))
 
 
-def _log_ignored_steps(steps: str | os.PathLike, table: TaskTable) -> None:
-    """Say how many records of the steps store no row comes from, and which record each task got."""
-    audit = audit_steps_store(steps, (info.name for info in table.infos))
-    if audit.ignored:
-        logger.warning("%s: ignoring %d record(s) of the steps store", steps, audit.ignored)
-        for note in audit.notes():
-            logger.warning(note)
+def _log_ignored(steps: str | os.PathLike | None, ratings: str | os.PathLike | None, store: RatingsStore | None,
+                 table: TaskTable) -> None:
+    """Say which records of the stores no row comes from (and which record each task got)."""
+    known = {info.name for info in table.infos}
+    if steps:
+        audit = audit_steps_store(steps, known)
+        if audit.ignored:
+            logger.warning("%s: ignoring %d record(s) of the steps store", steps, audit.ignored)
+            for note in audit.notes():
+                logger.warning(note)
+    unknown = sorted({r["task_name"] for r in store.records} - known) if store else []
+    if unknown:
+        logger.warning("%s: ignoring ratings of %d task(s) not in this build: %s", ratings, len(unknown), unknown)
 
 
 def load_build_inputs(
-    natinst: str | os.PathLike,
+    root: str | os.PathLike,
     steps: str | os.PathLike | None = None,
     ratings: str | os.PathLike | None = None,
     plan: BuildPlan = BuildPlan(),
@@ -89,22 +94,17 @@ def load_build_inputs(
     cache_dir: str | os.PathLike | None = None,
     progress: bool | None = None,
 ) -> BuildInputs:
-    """Parse the task files (or reuse the cached table) and read the stores, as ``plan`` says.
+    """Read the stores, then parse the task files of the checkout ``root`` (or reuse the cached
+    table), as ``plan`` says. ``root`` is a folder: an archive URL is resolved by the caller
+    (:func:`~stepinst_data.source.fetch.resolve_natinst`).
 
     A listed task with an empty ``Instances`` list is refused unless ``plan.skip_empty_tasks``.
     """
-    cache = Path(cache_dir) if cache_dir else default_cache_dir()
-    root = resolve_natinst(natinst, cache)
-    table = load_task_table(root, plan.sampling, num_proc, plan.allow_missing_tasks, cache, progress)
+    records = read_steps_store(steps) if steps else None
+    store = read_ratings_store(ratings) if ratings else None
+    root = Path(root)
+    table = load_task_table(root, plan.sampling, num_proc, plan.allow_missing_tasks, cache_dir, progress)
     table = without_empty_tasks(table, root, plan.skip_empty_tasks)
     table = carve_validation(table, plan.validation_tasks, plan.sampling.seed)
-    records = read_steps_store(steps) if steps else None
-    if steps:
-        _log_ignored_steps(steps, table)
-    store = read_ratings_store(ratings) if ratings else None
-    if store is not None:
-        known = {info.name for info in table.infos}
-        unknown = sorted({r["task_name"] for r in store.records} - known)
-        if unknown:
-            logger.warning("%s: ignoring ratings of %d task(s) not in this build: %s", ratings, len(unknown), unknown)
+    _log_ignored(steps, ratings, store, table)
     return BuildInputs(table, records, store, str(steps) if steps else "<steps store>", str(ratings) if ratings else None, plan)

@@ -121,14 +121,6 @@ def _record_digest(value: Any) -> str:
     return hashlib.sha256(json.dumps(value, sort_keys=True, ensure_ascii=False).encode()).hexdigest()[:16]
 
 
-def describe_natinst(location: str, cache_dir: Path, digest: SourceDigest) -> NatinstInput:
-    """The SUP-NATINST source ``location`` (folder or URL): the archive's sha256, the digest of the files read."""
-    if is_url(location):
-        return NatinstInput(source="archive", url=location, archive_sha256=recorded_archive_sha256(location, cache_dir),
-                            digest=digest.digest, num_files=len(digest.files), files=digest.files)
-    return NatinstInput(source="folder", digest=digest.digest, num_files=len(digest.files), files=digest.files)
-
-
 def steps_task_digests(records: dict[str, StepsRecord]) -> dict[str, str]:
     return {name: _record_digest(asdict(record)) for name, record in sorted(records.items())}
 
@@ -142,14 +134,15 @@ def ratings_task_digests(store: RatingsStore, tasks: set[str]) -> dict[str, str]
     return {name: _record_digest(records) for name, records in sorted(by_task.items())}
 
 
-def describe_steps(inputs: BuildInputs) -> StepsInput | None:
+def _describe_steps(inputs: BuildInputs) -> StepsInput | None:
+    """The steps store: the models and prompt versions used, each used record's digest (sha256: later)."""
     if inputs.steps is None:
         return None
     built = sorted(info.name for info in inputs.table.infos)
     used = {name: inputs.steps[name] for name in built if name in inputs.steps}
     return StepsInput(
         file=Path(inputs.steps_path).name,
-        sha256=sha256_file(inputs.steps_path),
+        sha256="",
         records=len(inputs.steps),
         records_used=len(used),
         models=dict(sorted(Counter(r.model for r in used.values()).items())),
@@ -158,12 +151,13 @@ def describe_steps(inputs: BuildInputs) -> StepsInput | None:
     )
 
 
-def describe_ratings(inputs: BuildInputs) -> RatingsInput | None:
+def _describe_ratings(inputs: BuildInputs) -> RatingsInput | None:
+    """The ratings store: rubric, record and annotator counts, each rated task's digest (sha256: later)."""
     if inputs.ratings is None:
         return None
     return RatingsInput(
         file=Path(inputs.ratings_path or "").name,
-        sha256=sha256_file(inputs.ratings_path),
+        sha256="",
         rubric=inputs.ratings.rubric.name,
         records=len(inputs.ratings.records),
         annotators=len({r["annotator"] for r in inputs.ratings.records}),
@@ -176,17 +170,40 @@ def versions() -> dict[str, str]:
     return {"stepinst": __version__, "datasets": datasets.__version__, "pyarrow": pa.__version__}
 
 
-def build_manifest(plan: BuildPlan, inputs: BuildInputs, written: list, natinst: NatinstInput) -> Manifest:
-    """The manifest of the data files ``written`` (the export's ``ConfigFiles``) by ``plan`` from ``inputs``."""
-    return Manifest(
+def build_manifest(plan: BuildPlan, inputs: BuildInputs, written: list, natinst: str, cache_dir: Path,
+                   source: SourceDigest) -> Manifest:
+    """The manifest of the data files ``written`` (the export's ``ConfigFiles``) by ``plan`` from
+    ``inputs``; ``natinst`` is the source as given (folder or URL), ``source`` the digest of its files."""
+    steps, ratings = _describe_steps(inputs), _describe_ratings(inputs)
+    manifest = Manifest(
         stepinst_version=__version__,
         plan=plan,
         configs={w.config.name: DataFiles(files=w.files, num_examples=w.num_examples, sha256=w.sha256) for w in written},
         missing_tasks=inputs.table.missing,
         skipped_empty_tasks=inputs.table.skipped_empty,
-        inputs=Inputs(natinst=natinst, steps=describe_steps(inputs), ratings=describe_ratings(inputs)),
+        inputs=Inputs(natinst=NatinstInput(source="folder", digest=source.digest, num_files=len(source.files), files=source.files),
+                      steps=steps, ratings=ratings),
         versions=versions(),
     )
+    # The files are hashed last, all together: what identifies the stores and the archive by content.
+    if steps:
+        steps.sha256 = sha256_file(inputs.steps_path)
+    if ratings:
+        ratings.sha256 = sha256_file(inputs.ratings_path)
+    if is_url(natinst):
+        manifest.inputs.natinst.source, manifest.inputs.natinst.url = "archive", natinst
+        manifest.inputs.natinst.archive_sha256 = recorded_archive_sha256(natinst, cache_dir)
+    return manifest
+
+
+def input_changes(old: Manifest, new: Manifest) -> list[str]:
+    """The inputs whose identity differs between two manifests (one line each)."""
+    changes = []
+    for name, key in (("natinst", "digest"), ("steps", "sha256"), ("ratings", "sha256")):
+        before, after = getattr(old.inputs, name), getattr(new.inputs, name)
+        if getattr(before, key, None) != getattr(after, key, None):
+            changes.append(f"the {name} input differs from the one the release was built from")
+    return changes
 
 
 def write_manifest(folder: Path, manifest: Manifest) -> None:

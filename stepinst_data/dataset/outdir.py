@@ -29,6 +29,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from ..source.digest import sha256_file
+from ..source.fetch import is_url
 from .manifest import MANIFEST, recorded_output
 
 logger = logging.getLogger(__name__)
@@ -115,6 +116,20 @@ def check_replaceable(out: Path, overwrite: bool) -> None:
             f"--out {out}: {CARD} was edited since stepinst built it; pass --overwrite to replace it with the "
             "newly generated card (save your edits first), or choose another --out."
         )
+
+
+def check_out(out: Path, natinst: str | os.PathLike, steps: str | os.PathLike | None, ratings: str | os.PathLike | None,
+              cache_dir: Path, overwrite: bool) -> None:
+    """Refuse an ``out`` whose replacement would delete an input or anything stepinst did not write;
+    then clean the leftovers of killed builds beside it. Reads no input: the first check of a build."""
+    check_not_an_input(out, [
+        ("SUP-NATINST corpus", None if is_url(str(natinst)) else natinst),  # an archive is fetched into the cache
+        ("steps store", steps),
+        ("ratings store", ratings),
+        ("cache folder", None if is_rebuild_folder(out, cache_dir) else cache_dir),
+    ])
+    remove_stale_leftovers(out)
+    check_replaceable(out, overwrite)
 
 
 def swap_in(tmp: Path, out: Path) -> None:

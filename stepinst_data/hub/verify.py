@@ -268,13 +268,3 @@ def verify_release(
         shutil.rmtree(rebuilt, ignore_errors=True)
     report.problems += problems
     return report
-
-
-def input_changes(old: Manifest, new: Manifest) -> list[str]:
-    """The inputs whose identity differs between two manifests (one line each)."""
-    changes = []
-    for name, key in (("natinst", "digest"), ("steps", "sha256"), ("ratings", "sha256")):
-        before, after = getattr(old.inputs, name), getattr(new.inputs, name)
-        if getattr(before, key, None) != getattr(after, key, None):
-            changes.append(f"the {name} input differs from the one the release was built from")
-    return changes
