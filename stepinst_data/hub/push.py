@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..card.check import assert_pushable, local_files
-from ..dataset.plan import check_repo_id
+from ..dataset.plan import PlanError, check_repo_id
 
 logger = logging.getLogger(__name__)
 
@@ -135,7 +135,10 @@ def push_folder(
         endpoint: the Hub URL (default: ``HF_ENDPOINT`` or https://huggingface.co).
         chunk_size: files pre-uploaded per round.
     """
-    check_repo_id(repo_id)
+    try:
+        check_repo_id(repo_id)
+    except PlanError as e:  # the one check of a repo id, a push's error
+        raise PushError(str(e)) from None
     assert_pushable(folder)
     _warn_on_card_repo_id(Path(folder), repo_id)
     branch = revision or "main"
