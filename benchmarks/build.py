@@ -148,11 +148,14 @@ def stage_split(corpus: Path, work: Path) -> dict[str, float]:
     Render and write run on several threads: each call is clocked with its own thread's CPU time,
     so "rest" (the process's CPU minus the stages) holds the reading of the task table, the
     statistics, the digests of the written files, the manifest and the card. "parse" includes the
-    digests of the task files (a thread that starts with the parse)."""
+    digests of the task files (a thread that starts with the parse, as in a build); the release
+    then finds the table and the digests in the cache."""
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    from stepinst_data.card.release import build_release
+    from stepinst_data.card.release import release
     from stepinst_data.dataset import export as export_module
     from stepinst_data.dataset.inputs import load_build_inputs
+    from stepinst_data.dataset.plan import BuildPlan
+    from stepinst_data.source.digest import BackgroundDigest
 
     spent = {"render": 0.0, "write": 0.0}
     lock = threading.Lock()
@@ -172,10 +175,13 @@ def stage_split(corpus: Path, work: Path) -> dict[str, float]:
     export_module._SplitWriter.write = clocked("write", write)
     try:
         start = time.process_time()
-        inputs = load_build_inputs(corpus, corpus / "steps.jsonl", cache_dir=work / "cache-stages", progress=False)
+        hashing = BackgroundDigest(corpus, False, work / "cache-stages")
+        load_build_inputs(corpus, corpus / "steps.jsonl", cache_dir=work / "cache-stages", progress=False)
+        hashing.result()
         spent["parse"] = time.process_time() - start
         start = time.process_time()
-        build_release(inputs, work / "built-stages", overwrite=True, progress=False)
+        release(BuildPlan(), corpus, work / "built-stages", corpus / "steps.jsonl", cache_dir=work / "cache-stages",
+                overwrite=True, progress=False)
         spent["rest"] = time.process_time() - start - spent["render"] - spent["write"]
     finally:
         export_module.render_table, export_module._SplitWriter.write = render, write

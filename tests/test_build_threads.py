@@ -11,12 +11,12 @@ import time
 import pytest
 
 from stepinst_data.bulk import gc_paused
-from stepinst_data.card.release import build_release
+from stepinst_data.card import release as release_module
+from stepinst_data.card.release import release
 from stepinst_data.dataset import export as export_module
-from stepinst_data.dataset import inputs as inputs_module
 from stepinst_data.dataset.builder import StepInstBuilder
 from stepinst_data.dataset.inputs import load_build_inputs
-from stepinst_data.dataset.manifest import describe_natinst
+from stepinst_data.dataset.plan import BuildPlan
 from stepinst_data.sample import SAMPLE_NATINST, SAMPLE_RATINGS, SAMPLE_STEPS
 from stepinst_data.source import digest as digest_module
 from stepinst_data.source.natinst import NatInstError
@@ -81,11 +81,10 @@ def test_a_failed_lane_or_a_failed_read_closes_nothing():
     assert closed == [] and _write_threads() == []
 
 
-def test_the_manifest_entry_is_the_same_with_or_without_the_background_digests(tmp_path):
-    inputs = load_build_inputs(SAMPLE_NATINST, SAMPLE_STEPS, SAMPLE_RATINGS, cache_dir=tmp_path)
-    request = inputs.request
-    afresh = digest_module.natinst_digest(request.root, request.allow_missing_tasks, tmp_path / "other-cache")
-    assert describe_natinst(request, inputs.source_digest.result()) == describe_natinst(request, afresh)
+def test_the_manifest_entry_is_the_same_as_the_digests_hashed_afresh(tmp_path):
+    built = release(BuildPlan(), SAMPLE_NATINST, tmp_path / "out", SAMPLE_STEPS, SAMPLE_RATINGS, cache_dir=tmp_path / "cache")
+    afresh = digest_module.natinst_digest(SAMPLE_NATINST, False, tmp_path / "other-cache")
+    assert built.manifest.inputs.natinst.digest == afresh.digest and built.manifest.inputs.natinst.files == afresh.files
 
 
 def test_a_hashing_failure_stops_the_build_and_leaves_nothing(tmp_path, monkeypatch):
@@ -93,9 +92,8 @@ def test_a_hashing_failure_stops_the_build_and_leaves_nothing(tmp_path, monkeypa
         raise PermissionError(f"{path}: permission denied")
 
     monkeypatch.setattr(digest_module, "sha256_file", unreadable)
-    inputs = load_build_inputs(SAMPLE_NATINST, SAMPLE_STEPS, SAMPLE_RATINGS, cache_dir=tmp_path / "cache")
     with pytest.raises(PermissionError, match="permission denied"):
-        build_release(inputs, tmp_path / "out", progress=False)
+        release(BuildPlan(), SAMPLE_NATINST, tmp_path / "out", SAMPLE_STEPS, SAMPLE_RATINGS, cache_dir=tmp_path / "cache", progress=False)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cache"]  # no --out, no temporary folder
 
 
@@ -111,14 +109,29 @@ def test_a_failed_load_stops_the_hashing_and_a_builder_hashes_nothing(tmp_path, 
             cancelled.append(True)
             super().cancel()
 
-    monkeypatch.setattr(inputs_module, "BackgroundDigest", Recording)
+    monkeypatch.setattr(release_module, "BackgroundDigest", Recording)
+    monkeypatch.setattr(digest_module, "BackgroundDigest", Recording)
     with pytest.raises(ValueError, match="num-validation-tasks"):
-        load_build_inputs(SAMPLE_NATINST, SAMPLE_STEPS, validation_tasks=99, cache_dir=tmp_path)
+        release(BuildPlan(validation_tasks=99), SAMPLE_NATINST, tmp_path / "out", SAMPLE_STEPS, cache_dir=tmp_path / "cache")
     assert len(started) == 1 and cancelled == [True]
     builder = StepInstBuilder(config_name="steps_ordered", natinst=str(SAMPLE_NATINST), steps=str(SAMPLE_STEPS),
                               cache_dir=str(tmp_path / "hf"))
     builder._load_inputs()
     assert len(started) == 1  # the datasets builder writes no manifest: nothing to hash
+
+
+def test_a_failed_export_stops_the_hashing_too(tmp_path, monkeypatch):
+    cancelled = []
+    real_cancel = digest_module.BackgroundDigest.cancel
+    monkeypatch.setattr(digest_module.BackgroundDigest, "cancel", lambda self: cancelled.append(True) or real_cancel(self))
+
+    def failing(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(release_module, "write_configs", failing)
+    with pytest.raises(OSError, match="disk full"):
+        release(BuildPlan(), SAMPLE_NATINST, tmp_path / "out", SAMPLE_STEPS, cache_dir=tmp_path / "cache")
+    assert cancelled == [True] and not (tmp_path / "out").exists()
 
 
 def test_cancelled_hashing_stops_before_the_next_file_and_caches_nothing(tmp_path):
@@ -130,12 +143,11 @@ def test_cancelled_hashing_stops_before_the_next_file_and_caches_nothing(tmp_pat
     assert not (tmp_path / "digests").exists()
 
 
-def test_loaded_inputs_pickle_without_their_hashing_thread(tmp_path):
+def test_loaded_inputs_pickle(tmp_path):
     inputs = load_build_inputs(SAMPLE_NATINST, SAMPLE_STEPS, SAMPLE_RATINGS, cache_dir=tmp_path)
     copy = pickle.loads(pickle.dumps(inputs))
-    assert copy.source_digest is None and inputs.source_digest is not None
     assert [t.name for t in copy.table.iter_tasks()] == [t.name for t in inputs.table.iter_tasks()]
-    assert copy.request == inputs.request and copy.steps == inputs.steps
+    assert copy.plan == inputs.plan and copy.steps == inputs.steps
 
 
 def test_gc_paused_restores_the_collector_after_errors_and_nesting():

@@ -7,6 +7,7 @@ import pytest
 from stepinst_data.dataset.builder import StepInstBuilder
 from stepinst_data.dataset.configs import StepInstConfig
 from stepinst_data.sample import SAMPLE_NATINST, SAMPLE_RATINGS, SAMPLE_STEPS
+from stepinst_data.source.natinst import Sampling
 from stepinst_data.stores.steps import StepsStoreError
 
 
@@ -27,14 +28,14 @@ def test_preset_through_the_builder_matches_the_export(tmp_path, sample_build):
 
 
 def test_custom_config_parameters(tmp_path):
-    ds = _build(tmp_path, config_name="steps_ordered", num_pos_examples=1, max_num_instances_per_task=5)
+    ds = _build(tmp_path, config_name="steps_ordered", num_pos_examples=1, sampling=Sampling(max_num_instances_per_task=5))
     assert max(ds["train"].to_pandas().groupby("task_name").size()) == 5
     assert ds["test"][0]["prompt"].count("Positive Example") == 1
 
 
 def test_custom_config_object(tmp_path):
-    config = StepInstConfig(name="mine", steps="shuffled", add_definition=False, seed=7)
-    ds = _build(tmp_path, config=config)
+    config = StepInstConfig(name="mine", steps="shuffled", add_definition=False)
+    ds = _build(tmp_path, config=config, sampling=Sampling(seed=7))
     assert ds["test"][0]["prompt"].startswith("Steps:\n1. ")
 
 

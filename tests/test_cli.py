@@ -97,7 +97,7 @@ def test_natinst_archive_url_is_downloaded_once_and_verified(archive_server, tmp
 
 def test_unreachable_archive_url_is_a_clear_error(tmp_path, capsys):
     assert main(["build", "--natinst", "http://127.0.0.1:9/none.zip", "--out", str(tmp_path / "o"),
-                 "--cache-dir", str(tmp_path)]) == 1
+                 "--cache-dir", str(tmp_path / "cache")]) == 1
     assert "could not download the SUP-NATINST archive from http://127.0.0.1:9/none.zip" in capsys.readouterr().err
 
 
@@ -158,59 +158,21 @@ def test_num_proc_must_be_a_positive_integer(command, value, reason, capsys):
     assert f"error: argument --num-proc: {reason}; give a whole number >= 1" in capsys.readouterr().err
 
 
-def _hidden(flag: str, argv: list[str], capsys) -> bool:
-    import re
-
-    with pytest.raises(SystemExit):
-        main([*argv, "--help"])
-    return re.search(rf"(?<![-\w]){re.escape(flag)}\b", capsys.readouterr().out) is None
-
-
-DEPRECATED = "is deprecated and will be removed in the next release"
-
-
-def test_old_build_spellings_still_work_warn_and_are_hidden(tmp_path, capsys, hf_cache):
-    out = tmp_path / "old"
-    assert main(["build", "--sample", "--out", str(out), "--configs", "definition", "--repo-id", "myorg/mine",
-                 "--validation-tasks", "1", "--cache-dir", str(tmp_path / "c")]) == 0
+@pytest.mark.parametrize("argv", [
+    ["build", "--sample", "--repo-id", "myorg/mine"],
+    ["build", "--sample", "--validation-tasks", "1"],
+    ["steps", "estimate", "--sample", "--model", "gpt-4o-mini", "--out", "steps.jsonl"],
+    ["rate", "import", "sheet.csv", "--into", "ratings.jsonl"],
+    ["rate", "report", "ratings.jsonl"],
+    ["validate", "--sample", "--num-proc", "2"],
+    ["rate", "judge", "--sample", "--model", "m", "--ratings", "j.jsonl", "--with-examples"],
+])
+def test_spellings_never_released_and_flags_that_did_nothing_are_refused(argv, tmp_path, capsys, monkeypatch):
+    """Version 0.1.0 was never released: no deprecated spelling is kept, and a flag without effect is no flag."""
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    assert info.value.code == 2
     err = capsys.readouterr().err
-    assert f"`--repo-id` {DEPRECATED}; use `--repo` instead" in err
-    assert f"`--validation-tasks` {DEPRECATED}; use `--num-validation-tasks` instead" in err
-    assert "myorg/mine" in (out / "README.md").read_text()  # the card names the repo given with the old flag
-    assert load_dataset(str(out), "definition", split="validation", cache_dir=hf_cache).num_rows > 0
-    assert _hidden("--repo-id", ["build"], capsys) and _hidden("--validation-tasks", ["build"], capsys)
-
-
-def test_old_steps_store_spelling_still_works_and_warns(tmp_path, capsys, monkeypatch, tmp_path_factory):
-    monkeypatch.setenv("TIKTOKEN_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "tiktoken"))
-    store = tmp_path / "steps.jsonl"
-    usage = {"prompt_tokens": 100, "completion_tokens": 50, "total_tokens": 150}
-    store.write_text("".join(json.dumps({**json.loads(line), "usage": usage}) + "\n"
-                             for line in SAMPLE_STEPS.read_text().splitlines()))
-    reports = []
-    for flag in ("--steps", "--out"):
-        assert main(["steps", "estimate", "--sample", "--model", "gpt-4o-mini", flag, str(store)]) == 0
-        captured = capsys.readouterr()
-        reports.append(json.loads(captured.out))
-        assert (f"`--out` {DEPRECATED}; use `--steps` instead" in captured.err) == (flag == "--out")
-    assert reports[0] == reports[1] and reports[1]["completion_basis"] == "mean of 12 records"
-    for command in (["steps", "estimate"], ["steps", "generate"], ["steps", "batch", "collect"]):
-        assert _hidden("--out", command, capsys)
-
-
-def test_old_ratings_store_spellings_still_work_and_warn(tmp_path, capsys):
-    sheet = tmp_path / "sheet.csv"
-    sheet.write_text("task_name,annotator,correctness,completeness,order,overall,comment\n"
-                     "task9001_stepinst_sample_integer_addition,zoe,5,4,5,4,fine\n")
-    store = tmp_path / "ratings.jsonl"
-    assert main(["rate", "import", str(sheet), "--into", str(store), "--sample"]) == 0
-    captured = capsys.readouterr()
-    assert f"`--into` {DEPRECATED}; use `--ratings` instead" in captured.err
-    assert f"imported 1 rating(s) into {store}" in captured.out
-    assert main(["rate", "report", str(store), "--json"]) == 0
-    old = capsys.readouterr()
-    assert f"the positional STORE (`stepinst rate report STORE`) {DEPRECATED}; use `--ratings` instead" in old.err
-    assert main(["rate", "report", "--ratings", str(store), "--json"]) == 0
-    new = capsys.readouterr()
-    assert new.out == old.out and DEPRECATED not in new.err
-    assert _hidden("--into", ["rate", "import"], capsys) and _hidden("STORE", ["rate", "report"], capsys)
+    assert "unrecognized arguments" in err or "the following arguments are required: --ratings" in err
+    assert list(tmp_path.iterdir()) == []

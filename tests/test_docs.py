@@ -78,11 +78,3 @@ def test_help_shows_no_old_spelling(prog, parser):
     text = parser.format_help()
     assert not [old for old in OLD_SPELLINGS if re.search(rf"(?<![\w-]){re.escape(old)}\b", text)], text
     assert "(default: None)" not in text  # an option without a default says in words what happens
-
-
-def test_judge_with_examples_warns_and_changes_nothing(capsys):
-    args = make_parser().parse_args(["rate", "judge", "--sample", "--model", "m", "--ratings", "j.jsonl", "--with-examples"])
-    assert "`--with-examples` is deprecated" in capsys.readouterr().err
-    assert args.with_examples is None  # the judge's prompt has no examples to show
-    judge = dict(_subcommands(make_parser()))["stepinst rate judge"]
-    assert "--with-examples" not in judge.format_help()

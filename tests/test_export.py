@@ -11,9 +11,10 @@ from datasets import get_dataset_config_names, load_dataset
 
 from stepinst_data.dataset import export as export_module
 from stepinst_data.dataset.configs import INSTANCE_CONFIGS, PRESETS
-from stepinst_data.card.release import build_release
+from stepinst_data.card.release import release
 from stepinst_data.dataset.export import ExportError
 from stepinst_data.dataset.inputs import load_build_inputs
+from stepinst_data.dataset.plan import BuildPlan
 from stepinst_data.dataset.render import INSTANCE_FEATURES
 from stepinst_data.sample import SAMPLE_NATINST, SAMPLE_RATINGS, SAMPLE_STEPS
 from stepinst_data.stores.steps import StepsStoreError
@@ -22,10 +23,9 @@ TRAIN_ROWS = 100 + 30 + 40 + 36 + 24 + 24 + 24 + 24  # task9001 sampled 100 of 1
 TEST_ROWS = 100 + 30 + 25 + 25  # task9101: the first 100 of 120
 
 
-def _inputs(**kw):
-    kw.setdefault("steps", SAMPLE_STEPS)
-    kw.setdefault("ratings", SAMPLE_RATINGS)
-    return load_build_inputs(SAMPLE_NATINST, **kw)
+def _build(out, configs=None, steps=SAMPLE_STEPS, ratings=SAMPLE_RATINGS, validation_tasks=0, **kw):
+    """One release of the sample (default: every configuration its stores serve)."""
+    return release(BuildPlan.of(configs, validation_tasks=validation_tasks), SAMPLE_NATINST, out, steps, ratings, **kw).written
 
 
 def test_every_config_loads_with_load_dataset(sample_build, hf_cache):
@@ -74,8 +74,8 @@ def test_hq_filters_train_tasks_only_and_ratings_rows(sample_build, hf_cache):
 
 def test_rebuild_is_byte_identical_also_in_parallel(tmp_path):
     a, b = tmp_path / "a", tmp_path / "b"
-    build_release(_inputs(), a)
-    build_release(_inputs(), b, threads=3)
+    _build(a)
+    _build(b, threads=3)
     files = sorted(p.relative_to(a) for p in a.rglob("*") if p.is_file())
     assert files == sorted(p.relative_to(b) for p in b.rglob("*") if p.is_file())
     for f in files:
@@ -85,9 +85,9 @@ def test_rebuild_is_byte_identical_also_in_parallel(tmp_path):
 def test_rebuild_in_place_with_new_content_is_what_load_dataset_returns(tmp_path, hf_cache):
     """datasets caches a local folder by file names and sizes: digests in names defeat stale hits."""
     out = tmp_path / "stepinst"
-    build_release(_inputs(), out, [PRESETS["steps_ordered"]])
+    _build(out, [PRESETS["steps_ordered"]])
     first = load_dataset(str(out), "steps_ordered", split="test", cache_dir=hf_cache)[0]["steps"]
-    build_release(_inputs(), out, [PRESETS["steps_reversed"].with_params(name="steps_ordered")])
+    _build(out, [PRESETS["steps_reversed"].with_params(name="steps_ordered")])
     second = load_dataset(str(out), "steps_ordered", split="test", cache_dir=hf_cache)[0]["steps"]
     assert second == first[::-1]
 
@@ -99,16 +99,16 @@ def test_out_folder_with_foreign_files_is_refused(tmp_path):
     for overwrite in (False, True):  # --overwrite never deletes a file stepinst did not write
         with pytest.raises(ExportError, match=r"is not a previous stepinst build .* and holds thesis.tex; stepinst "
                                               r"never deletes files it did not write, with or without --overwrite"):
-            build_release(_inputs(), out, overwrite=overwrite)
+            _build(out, overwrite=overwrite)
     assert [p.name for p in out.iterdir()] == ["thesis.tex"] and (out / "thesis.tex").read_text() == "precious"
 
 
 def test_rebuild_keeps_files_a_user_added_to_a_built_folder(tmp_path):
     out = tmp_path / "stepinst"
-    build_release(_inputs(), out, [PRESETS["definition"]])
+    _build(out, [PRESETS["definition"]])
     (out / "notes.md").write_text("mine")
     with pytest.raises(ExportError, match=r"also holds 1 file\(s\) stepinst did not write \(notes.md\)"):
-        build_release(_inputs(), out, [PRESETS["definition"]])
+        _build(out, [PRESETS["definition"]])
     assert (out / "notes.md").read_text() == "mine"
 
 
@@ -116,18 +116,17 @@ def test_rebuild_keeps_files_a_user_added_to_a_built_folder(tmp_path):
 def test_a_steps_store_inside_the_output_folder_is_never_deleted(tmp_path, overwrite):
     """Generated steps cost money: a rebuild that would delete its own input store is refused."""
     out = tmp_path / "stepinst"
-    build_release(_inputs(), out, [PRESETS["definition"]])
+    _build(out, [PRESETS["definition"]])
     store = out / "steps.jsonl"
     shutil.copy(SAMPLE_STEPS, store)
-    inputs = load_build_inputs(SAMPLE_NATINST, store, cache_dir=tmp_path / "cache")
     with pytest.raises(ExportError, match=r"contains the steps store .*steps.jsonl: a build replaces --out whole"):
-        build_release(inputs, out, [PRESETS["steps_ordered"]], overwrite=overwrite)
+        _build(out, [PRESETS["steps_ordered"]], steps=store, cache_dir=tmp_path / "cache", overwrite=overwrite)
     assert store.read_bytes() == SAMPLE_STEPS.read_bytes()
 
 
 def test_interrupted_build_leaves_the_previous_folder_whole(tmp_path, monkeypatch):
     out = tmp_path / "stepinst"
-    build_release(_inputs(), out)
+    _build(out)
     before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
     calls = []
 
@@ -140,7 +139,7 @@ def test_interrupted_build_leaves_the_previous_folder_whole(tmp_path, monkeypatc
     original = export_module.render_table
     monkeypatch.setattr(export_module, "render_table", failing)
     with pytest.raises(KeyboardInterrupt):
-        build_release(_inputs(), out)
+        _build(out)
     assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
     assert [p.name for p in tmp_path.iterdir()] == ["stepinst"]  # no half-written folder left
 
@@ -151,7 +150,7 @@ def test_step_configs_need_fresh_steps(tmp_path):
     stale = json.loads(lines[0]) | {"definition_sha256": "0" * 64}
     store.write_text("\n".join([json.dumps(stale), *lines[2:]]) + "\n")
     with pytest.raises(StepsStoreError) as info:
-        build_release(_inputs(steps=store), tmp_path / "out")
+        _build(tmp_path / "out", steps=store)
     message = str(info.value)
     assert "no steps for 1 task(s): task9002_stepinst_sample_list_maximum" in message
     assert "stale steps for 1 task(s)" in message and "task9001_stepinst_sample_integer_addition" in message
@@ -160,15 +159,14 @@ def test_step_configs_need_fresh_steps(tmp_path):
 
 def test_without_steps_only_definition_configs_are_built(tmp_path, hf_cache):
     out = tmp_path / "defs"
-    build_release(_inputs(steps=None, ratings=None), out)
+    _build(out, steps=None, ratings=None)
     assert get_dataset_config_names(str(out)) == ["definition", "definition_pos"]
     assert load_dataset(str(out), "definition", cache_dir=hf_cache)["test"].num_rows == TEST_ROWS
 
 
 def test_validation_split_and_card(tmp_path, hf_cache):
     out = tmp_path / "val"
-    inputs = _inputs(validation_tasks=2)
-    build_release(inputs, out, [PRESETS["definition"].with_params(validation_tasks=2)])
+    _build(out, [PRESETS["definition"]], validation_tasks=2)
     ds = load_dataset(str(out), "definition", cache_dir=hf_cache)
     assert list(ds) == ["train", "validation", "test"]
     assert len(set(ds["validation"]["task_name"])) == 2
@@ -186,9 +184,9 @@ def _small_chunks(monkeypatch, rows=40):
 
 def test_lanes_keep_every_file_in_table_order(tmp_path, monkeypatch):
     _small_chunks(monkeypatch)
-    inputs = _inputs()
-    build_release(inputs, tmp_path / "one", threads=1)
-    build_release(inputs, tmp_path / "many", threads=4)
+    _build(tmp_path / "one", threads=1)
+    _build(tmp_path / "many", threads=4)
+    inputs = load_build_inputs(SAMPLE_NATINST, SAMPLE_STEPS, SAMPLE_RATINGS)
     one = {p.relative_to(tmp_path / "one"): p.read_bytes() for p in (tmp_path / "one").rglob("*") if p.is_file()}
     many = {p.relative_to(tmp_path / "many"): p.read_bytes() for p in (tmp_path / "many").rglob("*") if p.is_file()}
     assert one == many
@@ -209,7 +207,7 @@ def test_an_error_in_one_lane_stops_the_build_and_leaves_nothing(tmp_path, monke
 
     monkeypatch.setattr(export_module, "render_table", failing)
     with pytest.raises(RuntimeError, match="disk full while writing steps_shuffled"):
-        build_release(_inputs(), tmp_path / "out", threads=3)
+        _build(tmp_path / "out", threads=3)
     assert not (tmp_path / "out").exists()
     assert [p.name for p in tmp_path.iterdir()] == []  # no temporary folder left behind
     assert not [t.name for t in threading.enumerate() if t.name.startswith("stepinst-write-")]  # every lane ended
@@ -217,13 +215,13 @@ def test_an_error_in_one_lane_stops_the_build_and_leaves_nothing(tmp_path, monke
 
 def test_a_configuration_named_twice_is_refused(tmp_path):
     twice = [PRESETS["definition"], PRESETS["steps_reversed"].with_params(name="definition")]
-    with pytest.raises(ExportError, match=r"configuration name\(s\) \['definition'\] appear more than once"):
-        build_release(_inputs(), tmp_path / "out", twice)
+    with pytest.raises(ValueError, match=r"configuration name\(s\) \['definition'\] appear more than once"):
+        _build(tmp_path / "out", twice)
     assert not (tmp_path / "out").exists()
 
 
 @pytest.mark.parametrize("threads", [0, -1, 1.5, True])
 def test_thread_count_must_be_a_positive_integer(tmp_path, threads):
     with pytest.raises(ValueError, match="must be an integer >= 1"):
-        build_release(_inputs(), tmp_path / "out", threads=threads)
+        _build(tmp_path / "out", threads=threads)
 

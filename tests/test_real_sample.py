@@ -9,8 +9,8 @@ import pytest
 from datasets import load_dataset
 
 from stepinst_data.cli import main
-from stepinst_data.card.release import build_release
-from stepinst_data.dataset.inputs import load_build_inputs
+from stepinst_data.card.release import release
+from stepinst_data.dataset.plan import BuildPlan
 from stepinst_data.source.natinst import NatInstError, Sampling, read_task
 from stepinst_data.source.table import load_task_table
 
@@ -69,9 +69,8 @@ def test_build_and_load_every_config(shared_natinst, tmp_path, hf_cache):
     table = load_task_table(shared_natinst, allow_missing_tasks=True)
     steps = tmp_path / "steps.jsonl"
     _synthetic_steps(table, steps)
-    inputs = load_build_inputs(shared_natinst, steps, allow_missing_tasks=True, num_proc=2)
     out = tmp_path / "stepinst"
-    written = build_release(inputs, out)
+    written = release(BuildPlan(allow_missing_tasks=True), shared_natinst, out, steps, num_proc=2).written
     expected = {s: sum(len(t.instances) for t in table.split(s)) for s in ("train", "test")}
     assert {w.config.name for w in written} == {"definition", "definition_pos", "steps_ordered", "steps_ordered_pos",
                                                 "steps_shuffled", "steps_reversed", "steps_only"}

@@ -14,9 +14,10 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from stepinst_data.card.release import build_release
+from stepinst_data.card.release import release
 from stepinst_data.dataset.configs import PRESETS, StepInstConfig
 from stepinst_data.dataset.inputs import BuildInputs, load_build_inputs
+from stepinst_data.dataset.plan import BuildPlan
 from stepinst_data.dataset.orderings import step_order
 from stepinst_data.dataset.render import keeps_task
 from stepinst_data.dataset.template import render_prompt
@@ -37,7 +38,7 @@ def _expected_rows(config: StepInstConfig, inputs: BuildInputs, split: str) -> l
         steps: list[str] = []
         if config.steps != "none":
             generated = inputs.steps[task.name].steps
-            steps = [generated[i] for i in step_order(generated, config.steps, config.seed, task.name)]
+            steps = [generated[i] for i in step_order(generated, config.steps, inputs.plan.sampling.seed, task.name)]
         for instance in task.instances:
             prompt = render_prompt(
                 instance.input,
@@ -51,8 +52,9 @@ def _expected_rows(config: StepInstConfig, inputs: BuildInputs, split: str) -> l
     return rows
 
 
-def _assert_written_prompts_match_template(inputs: BuildInputs, out: Path, configs: list[StepInstConfig]) -> int:
-    written = build_release(inputs, out, configs)
+def _assert_written_prompts_match_template(inputs: BuildInputs, out: Path, configs: list[StepInstConfig], natinst: Path) -> int:
+    written = release(inputs.plan.with_configs(configs), natinst, out, inputs.steps and inputs.steps_path, inputs.ratings_path,
+                      cache_dir=out.parent / "cache").written
     checked = 0
     for files in written:
         assert files.files, files.config.name
@@ -70,7 +72,7 @@ def _assert_written_prompts_match_template(inputs: BuildInputs, out: Path, confi
 def test_every_config_on_the_sample_renders_like_the_template(tmp_path):
     inputs = load_build_inputs(SAMPLE_NATINST, SAMPLE_STEPS, SAMPLE_RATINGS, cache_dir=tmp_path / "cache")
     configs = [c for c in PRESETS.values() if not c.ratings_only] + [CUSTOM]
-    rows = _assert_written_prompts_match_template(inputs, tmp_path / "out", configs)
+    rows = _assert_written_prompts_match_template(inputs, tmp_path / "out", configs, SAMPLE_NATINST)
     assert rows > 0
     assert any(t.negative_examples for t in inputs.table.tasks)  # the custom config shows some
 
@@ -85,18 +87,17 @@ def test_every_config_on_the_real_sample_renders_like_the_template(shared_natins
                       "raw": "", "model": "test", "prompt_version": "test", "definition_sha256": task.definition_sha256,
                       "created_at": "2026-11-24T00:00:00+00:00", "usage": None}
             f.write(json.dumps(record) + "\n")
-    inputs = load_build_inputs(shared_natinst, steps, allow_missing_tasks=True, cache_dir=tmp_path / "cache")
+    inputs = load_build_inputs(shared_natinst, steps, plan=BuildPlan(allow_missing_tasks=True), cache_dir=tmp_path / "cache")
     configs = [c for c in PRESETS.values() if not c.ratings_only and c.min_steps_quality is None] + [CUSTOM]
-    rows = _assert_written_prompts_match_template(inputs, tmp_path / "out", configs)
+    rows = _assert_written_prompts_match_template(inputs, tmp_path / "out", configs, shared_natinst)
     assert rows == len(configs) * sum(len(t.instances) for t in table.tasks)
 
 
 @pytest.mark.parametrize("threads", [1, 3])
 def test_thread_count_does_not_change_a_byte(tmp_path, threads):
     """Configs are written side by side by threads; each file must still get its rows in table order."""
-    inputs = load_build_inputs(SAMPLE_NATINST, SAMPLE_STEPS, SAMPLE_RATINGS, cache_dir=tmp_path / "cache")
-    build_release(inputs, tmp_path / "one", threads=1)
-    build_release(inputs, tmp_path / "many", threads=threads)
+    for out, count in ((tmp_path / "one", 1), (tmp_path / "many", threads)):
+        release(BuildPlan(), SAMPLE_NATINST, out, SAMPLE_STEPS, SAMPLE_RATINGS, cache_dir=tmp_path / "cache", threads=count)
     one = {p.relative_to(tmp_path / "one"): p.read_bytes() for p in (tmp_path / "one").rglob("*") if p.is_file()}
     many = {p.relative_to(tmp_path / "many"): p.read_bytes() for p in (tmp_path / "many").rglob("*") if p.is_file()}
     assert one == many

@@ -67,17 +67,15 @@ def test_a_batch_rating_one_pair_twice_is_refused_and_the_store_stays_readable(t
     assert len(read_ratings_store(path).records) == 1
 
 
-def test_a_configuration_sampled_unlike_its_build_is_refused(tmp_path):
-    from stepinst_data.card.release import build_release
+def test_the_sampling_belongs_to_the_plan_never_to_a_configuration(tmp_path):
     from stepinst_data.dataset.configs import PRESETS
-    from stepinst_data.dataset.inputs import load_build_inputs
+    from stepinst_data.dataset.plan import BuildPlan, PlanError
 
-    inputs = load_build_inputs(SAMPLE_NATINST, cache_dir=tmp_path / "cache")
-    config = PRESETS["definition"].with_params(max_num_instances_per_task=5, validation_tasks=2)
-    with pytest.raises(ValueError, match=r"'definition' asks for max_num_instances_per_task=5 \(this build: 100\), "
-                                         r"validation_tasks=2 \(this build: 0\)"):
-        build_release(inputs, tmp_path / "out", [config])
-    assert not (tmp_path / "out").exists()
+    with pytest.raises(ValueError, match=r"unknown configuration parameter\(s\) \['max_num_instances_per_task'\]"):
+        PRESETS["definition"].with_params(max_num_instances_per_task=5)
+    recorded = BuildPlan(configs=({"name": "definition", "seed": 7},))  # as an old manifest would hold it
+    with pytest.raises(PlanError, match=r"configuration 'definition': unknown parameter\(s\) \['seed'\]"):
+        recorded.check()
 
 
 def test_a_default_build_with_only_llm_judge_ratings_leaves_the_threshold_config_out(tmp_path, capsys, caplog):
@@ -93,19 +91,19 @@ def test_a_default_build_with_only_llm_judge_ratings_leaves_the_threshold_config
 
 
 def test_a_file_saved_into_out_during_a_build_is_kept(tmp_path, monkeypatch, caplog):
-    from stepinst_data.dataset import export as export_module
+    from stepinst_data.card import release as release_module
 
     out = tmp_path / "out"
     args = ["build", "--natinst", str(SAMPLE_NATINST), "--configs", "definition", "--out", str(out),
             "--cache-dir", str(tmp_path / "cache"), "--no-progress"]
     assert main(args) == 0
-    real = export_module.write_configs
+    real = release_module.write_configs
 
     def write_and_meanwhile_save_a_note(*a, **kw):
         (out / "my_notes.md").write_text("mine", encoding="utf-8")
         return real(*a, **kw)
 
-    monkeypatch.setattr(export_module, "write_configs", write_and_meanwhile_save_a_note)
+    monkeypatch.setattr(release_module, "write_configs", write_and_meanwhile_save_a_note)
     assert main(args) == 0
     kept = [p for p in tmp_path.iterdir() if p.name.startswith(".out.old-")]
     assert len(kept) == 1 and (kept[0] / "my_notes.md").read_text(encoding="utf-8") == "mine"

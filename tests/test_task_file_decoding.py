@@ -8,7 +8,7 @@ import msgspec
 import pytest
 
 from stepinst_data.sample import SAMPLE_NATINST
-from stepinst_data.source.natinst import NatInstError, Sampling, decode_task_file, parse_task, read_task
+from stepinst_data.source.natinst import NatInstError, Sampling, decode_task_file, parse_task_file, read_task
 
 from natinst_helpers import minimal_task, write_task
 
@@ -76,12 +76,7 @@ def test_every_real_file_decodes_as_the_standard_library_does(shared_natinst):
 
 def _general(path, name, split, sampling):
     """The general reader alone (what every file went through before the typed fast path)."""
-    raw = path.read_bytes()
-    try:
-        data = decode_task_file(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise NatInstError(f"{path}: not valid JSON ({e}); re-download the task file.") from None
-    return parse_task(data, path, name, split, sampling)
+    return parse_task_file(path.read_bytes(), path, name, split, sampling)
 
 
 def _instances(n, **first):

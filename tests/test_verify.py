@@ -14,9 +14,10 @@ from fake_hub import FakeHub
 from release_helpers import build_sample, fresh_copy, subprocess_env
 from stepinst_data import __version__
 from stepinst_data.cli import main
-from stepinst_data.dataset.stats import MANIFEST
+from stepinst_data.card.release import release
+from stepinst_data.dataset.manifest import MANIFEST
 from stepinst_data.hub.push import push_folder
-from stepinst_data.hub.verify import build_like, verify_release
+from stepinst_data.hub.verify import open_release, verify_release
 from stepinst_data.sample import SAMPLE_NATINST, SAMPLE_RATINGS, SAMPLE_STEPS
 from stepinst_data.source import digest as digest_module
 from test_cli import archive_server  # noqa: F401
@@ -67,8 +68,8 @@ def test_manifest_records_every_input_parameter_and_version(sample_build):
     assert steps["sha256"] == digest_module.sha256_file(SAMPLE_STEPS) and steps["records_used"] == 12
     assert steps["models"] == {"hand-written": 12} and steps["prompt_versions"] == {"sample-v1": 12}
     assert ratings["sha256"] == digest_module.sha256_file(SAMPLE_RATINGS) and ratings["records"] == 36
-    assert manifest["parameters"]["sampling"] == {"max_num_instances_per_task": 100, "max_num_instances_per_eval_task": 100, "seed": 42}
-    assert [c["name"] for c in manifest["parameters"]["configs"]][:2] == ["definition", "definition_pos"]
+    assert manifest["plan"]["sampling"] == {"max_num_instances_per_task": 100, "max_num_instances_per_eval_task": 100, "seed": 42}
+    assert [c["name"] for c in manifest["plan"]["configs"]][:2] == ["definition", "definition_pos"]
     assert set(manifest["versions"]) == {"stepinst", "datasets", "pyarrow"}
     for entry in manifest["configs"].values():
         for split, path in entry["files"].items():
@@ -156,7 +157,7 @@ def test_a_changed_parquet_byte_is_named(sample_build, tmp_path, capsys):
 
 def test_a_changed_parameter_is_named(sample_build, tmp_path, capsys):
     folder = fresh_copy(sample_build, tmp_path)
-    _edit_manifest(folder, lambda m: next(c for c in m["parameters"]["configs"] if c["name"] == "definition_pos").update(num_pos_examples=1))
+    _edit_manifest(folder, lambda m: next(c for c in m["plan"]["configs"] if c["name"] == "definition_pos").update(num_pos_examples=1))
     code, lines, _ = _verify(folder, capsys)
     assert code == 1
     assert [line.split(" ")[:2] for line in lines] == [["definition_pos", "train"], ["definition_pos", "test"]]
@@ -165,12 +166,17 @@ def test_a_changed_parameter_is_named(sample_build, tmp_path, capsys):
         assert line.endswith("rebuilt with the recorded num_pos_examples=1 (preset: 2)")
 
 
-def test_a_recorded_config_sampled_unlike_its_build_cannot_be_replayed(sample_build, tmp_path, capsys):
+def test_a_changed_recorded_seed_is_named_and_a_per_config_seed_is_refused(sample_build, tmp_path, capsys):
     folder = fresh_copy(sample_build, tmp_path)
-    _edit_manifest(folder, lambda m: next(c for c in m["parameters"]["configs"] if c["name"] == "steps_shuffled").update(seed=7))
+    _edit_manifest(folder, lambda m: m["plan"]["sampling"].update(seed=7))
+    code, lines, _ = _verify(folder, capsys)
+    assert code == 1 and any(line.startswith("steps_shuffled test ") for line in lines)
+    assert all(line.endswith("rebuilt with the recorded seed=7 (default: 42)") for line in lines), lines
+    folder = fresh_copy(sample_build, tmp_path / "per-config")
+    _edit_manifest(folder, lambda m: next(c for c in m["plan"]["configs"] if c["name"] == "steps_shuffled").update(seed=7))
     code, lines, err = _verify(folder, capsys)
-    assert code != 0 and lines == []
-    assert "'steps_shuffled' asks for seed=7 (this build: 42)" in err
+    assert code == 1 and lines == []
+    assert "configuration 'steps_shuffled': unknown parameter(s) ['seed']" in err
 
 
 def test_a_folder_without_manifest_was_not_built_by_stepinst(tmp_path, capsys):
@@ -182,8 +188,10 @@ def test_a_folder_without_manifest_was_not_built_by_stepinst(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("edit, message", [
-    (lambda m: m.update(stepinst_version="99.0.0"), f"was written by stepinst 99.0.0, newer than this stepinst {__version__}; upgrade stepinst"),
-    (lambda m: [m.pop("inputs"), m.pop("parameters")], f"before manifests recorded the inputs and parameters of a build; rebuild it with stepinst {__version__}"),
+    (lambda m: m.update(manifest_format=4, stepinst_version="99.0.0"),
+     f"has manifest format 4 (stepinst 99.0.0), newer than this stepinst {__version__} reads (3); upgrade stepinst"),
+    (lambda m: [m.pop("inputs"), m.pop("plan"), m.pop("manifest_format")],
+     f"has manifest format 1 (stepinst {__version__}), older than this stepinst {__version__} reads (3); rebuild it"),
 ])
 def test_a_manifest_this_stepinst_cannot_verify_names_both_versions(sample_build, tmp_path, capsys, edit, message):
     folder = fresh_copy(sample_build, tmp_path)
@@ -233,7 +241,8 @@ def test_verify_a_hub_repo_downloads_only_the_manifest_and_data_files(sample_bui
 
 def test_build_like_a_hub_repo_reads_only_its_manifest(sample_build, pushed, tmp_path):
     out = tmp_path / "like"
-    build_like(REPO, str(SAMPLE_NATINST), str(SAMPLE_STEPS), str(SAMPLE_RATINGS), out, endpoint=pushed.url, token=TOKEN)
+    like = open_release(REPO, endpoint=pushed.url, token=TOKEN, manifest_only=True)
+    release(like.manifest.plan, SAMPLE_NATINST, out, SAMPLE_STEPS, SAMPLE_RATINGS)
     assert _data_files(out) == _data_files(sample_build)
     assert {path for _, path in pushed.downloads} == {MANIFEST}
 
@@ -264,7 +273,7 @@ def test_verify_cli_on_a_hub_repo_names_a_data_file_the_build_did_not_write(samp
 
 
 def test_build_like_reproduces_byte_identical_files(tmp_path, capsys):
-    params = ["--configs", "definition,steps_shuffled,ratings", "--seed", "7", "--validation-tasks", "1",
+    params = ["--configs", "definition,steps_shuffled,ratings", "--seed", "7", "--num-validation-tasks", "1",
               "--max-num-instances-per-task", "10"]
     original = build_sample(tmp_path / "original", tmp_path / "cache", *params)
     inputs = ["--natinst", str(SAMPLE_NATINST), "--steps", str(SAMPLE_STEPS), "--ratings", str(SAMPLE_RATINGS)]

@@ -10,7 +10,6 @@ every configuration loads with ``datasets``.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import tempfile
@@ -21,7 +20,7 @@ import pyarrow.parquet as pq
 import yaml
 
 from . import hub_metadata
-from ..dataset.stats import MANIFEST
+from ..dataset.manifest import MANIFEST, Manifest, ManifestError, read_manifest
 
 logger = logging.getLogger(__name__)
 
@@ -83,7 +82,7 @@ def local_files(folder: str | os.PathLike) -> dict[str, Path]:
     return files
 
 
-def _check_configs(folder: Path, meta: dict[str, Any], manifest: dict[str, Any]) -> list[str]:
+def _check_configs(folder: Path, meta: dict[str, Any], manifest: Manifest) -> list[str]:
     """``configs`` entries are well-formed, point at existing files, and match the build manifest."""
     problems, referenced, defaults = [], set(), 0
     configs = meta.get("configs") or []
@@ -109,7 +108,7 @@ def _check_configs(folder: Path, meta: dict[str, Any], manifest: dict[str, Any])
         problems.append(f"README.md: config(s) listed twice: {duplicates}")
     if defaults > 1:
         problems.append("README.md: more than one config is marked `default: true`")
-    built = set(manifest.get("configs", {}))
+    built = set(manifest.configs)
     if built != {n for n in names if n}:
         problems.append(f"README.md configs {sorted(n for n in names if n)} differ from the built configs {sorted(built)}; rebuild")
     for path in sorted(p for p in local_files(folder) if p.startswith("data/")):
@@ -181,15 +180,15 @@ def check_folder(folder: str | os.PathLike, load: bool = True) -> list[str]:
     folder = Path(folder)
     if not folder.is_dir():
         return [f"{folder}: not a folder"]
-    manifest_path, readme = folder / MANIFEST, folder / "README.md"
-    if not manifest_path.is_file():
+    readme = folder / "README.md"
+    if not (folder / MANIFEST).is_file():
         return [f"{folder}: no {MANIFEST}: this folder was not built by `stepinst build`; build it with `stepinst build --out {folder}`"]
     if not readme.is_file():
-        return [f"{folder}: no README.md (the dataset card); rebuild with `stepinst build`"]
+        return [f"{folder}: no README.md (the dataset card); rebuild it with `stepinst build --natinst ... --out {folder}`"]
     try:
-        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-    except ValueError as e:
-        return [f"{manifest_path}: not valid JSON ({e}); rebuild with `stepinst build`"]
+        manifest = read_manifest(folder)
+    except ManifestError as e:
+        return [str(e)]
     try:
         card = DatasetCard(readme.read_text(encoding="utf-8"))
     except (ValueError, yaml.YAMLError) as e:

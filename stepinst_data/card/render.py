@@ -6,11 +6,9 @@ body carries the real figures of this build, computed from the written files.
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from collections.abc import Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from huggingface_hub import DatasetCard, DatasetCardData
@@ -19,8 +17,7 @@ from ..resources import card_template, citation_bib
 from . import hub_metadata
 from .sections import excluded_tasks_section, generation_section, license_section, provenance_section, ratings_section, stats_section
 from ..dataset.inputs import BuildInputs
-from ..dataset.stats import MANIFEST
-from ..source.natinst import Sampling
+from ..dataset.manifest import Manifest
 
 if TYPE_CHECKING:
     from ..dataset.export import ConfigFiles
@@ -47,14 +44,14 @@ def _count(number: str, unit: str) -> int:
 
 
 def render_card(
-    folder: Path,
+    manifest: Manifest,
     inputs: BuildInputs,
     written: Sequence[ConfigFiles],
     yaml_configs: list[dict],
     yaml_infos: list[dict],
-    repo_id: str = DEFAULT_REPO_ID,
 ) -> str:
-    """The full README.md text of a built folder (its ``stepinst_build.json`` is already written)."""
+    """The full README.md text of a build, from its manifest (plan, provenance) and written files."""
+    repo_id = manifest.plan.repo or DEFAULT_REPO_ID
     stats = {w.config.name: w.stats for w in written}
     total_rows = max((sum(w.num_examples.values()) for w in written if not w.config.ratings_only), default=0)
     card_data = DatasetCardData(
@@ -71,7 +68,7 @@ def render_card(
         configs=yaml_configs,
         dataset_info=yaml_infos,
     )
-    sampling = written[0].config.sampling if written else Sampling()  # the defaults have one home: Sampling
+    sampling = manifest.plan.sampling
     card = DatasetCard.from_template(
         card_data,
         template_path=str(card_template()),
@@ -86,11 +83,11 @@ def render_card(
         seed=sampling.seed,
         rubric_fields=", ".join(f"`{c}`" for c in ["task_name", "annotator", *(inputs.ratings.rubric.criterion_names if inputs.ratings else []), "comment"]),
         stats_text=stats_section(stats, inputs),
+        license_text=license_section(inputs),
+        provenance_text=provenance_section(manifest),
+        missing_text=excluded_tasks_section(inputs),
         steps_text=generation_section(inputs),
         ratings_text=ratings_section(inputs),
-        license_text=license_section(inputs),
-        provenance_text=provenance_section(json.loads((folder / MANIFEST).read_text(encoding="utf-8"))),
-        missing_text=excluded_tasks_section(inputs),
         citation=citation_bib().strip().replace(f"datasets/{DEFAULT_REPO_ID}", f"datasets/{repo_id}"),
     )
     return str(card)

@@ -16,6 +16,7 @@ from ..dataset.configs import DEFAULT_MIN_STEPS_QUALITY
 from ..generation.prompt import prompt_text
 from ..generation.tokens import resolve_price
 from ..dataset.inputs import BuildInputs
+from ..dataset.manifest import Manifest
 from ..ratings.agreement import annotators, ordinal_alpha, reliability_matrix
 from ..stores.ratings import RatingsStore
 from ..stores.steps import StepsRecord
@@ -198,34 +199,34 @@ def _counts(counter: dict[str, int]) -> str:
     return ", ".join(f"`{name}` ({n})" for name, n in counter.items()) or "-"
 
 
-def provenance_section(manifest: dict[str, Any]) -> str:
+def provenance_section(manifest: Manifest) -> str:
     """What this release was built from and with, from the build manifest (the full hashes are there)."""
-    inputs, parameters, versions = manifest["inputs"], manifest["parameters"], manifest["versions"]
-    natinst, steps, ratings = inputs["natinst"], inputs["steps"], inputs["ratings"]
+    natinst, steps, ratings = manifest.inputs.natinst, manifest.inputs.steps, manifest.inputs.ratings
+    plan = manifest.plan
     lines = ["| input | identified by |", "|---|---|"]
     if natinst:
-        origin = f"archive {natinst['url']}, sha256 {_short(natinst.get('archive_sha256'))}; " if natinst.get("url") else "a checkout folder; "
-        tasks = sum(path.startswith("tasks/") for path in natinst["files"])
-        lists = len(natinst["files"]) - tasks
-        lines.append(f"| SUP-NATINST | {origin}{tasks} task files and {lists} split lists, digest {_short(natinst['digest'])} |")
+        origin = f"archive {natinst.url}, sha256 {_short(natinst.archive_sha256)}; " if natinst.url else "a checkout folder; "
+        tasks = sum(path.startswith("tasks/") for path in natinst.files)
+        lists = len(natinst.files) - tasks
+        lines.append(f"| SUP-NATINST | {origin}{tasks} task files and {lists} split lists, digest {_short(natinst.digest)} |")
     if steps:
         lines.append(
-            f"| steps store | `{steps['file']}`, sha256 {_short(steps['sha256'])}; {steps['records_used']} records used; "
-            f"models {_counts(steps['models'])}; prompt versions {_counts(steps['prompt_versions'])} |"
+            f"| steps store | `{steps.file}`, sha256 {_short(steps.sha256)}; {steps.records_used} records used; "
+            f"models {_counts(steps.models)}; prompt versions {_counts(steps.prompt_versions)} |"
         )
     if ratings:
         lines.append(
-            f"| ratings store | `{ratings['file']}`, sha256 {_short(ratings['sha256'])}; {ratings['records']} ratings "
-            f"by {ratings['annotators']} annotator{'' if ratings['annotators'] == 1 else 's'}, rubric `{ratings['rubric']}` |"
+            f"| ratings store | `{ratings.file}`, sha256 {_short(ratings.sha256)}; {ratings.records} ratings "
+            f"by {ratings.annotators} annotator{'' if ratings.annotators == 1 else 's'}, rubric `{ratings.rubric}` |"
         )
-    sampling = parameters.get("sampling") or {}
+    sampling = plan.sampling
     lines += [
         "",
-        f"- Parameters: up to {sampling.get('max_num_instances_per_task', '-')} instances per train task, the first "
-        f"{sampling.get('max_num_instances_per_eval_task', '-')} of each test task, seed {sampling.get('seed', '-')}, "
-        f"{parameters.get('validation_tasks', 0)} validation tasks; {len(parameters['configs'])} configurations "
+        f"- Parameters: up to {sampling.max_num_instances_per_task} instances per train task, the first "
+        f"{sampling.max_num_instances_per_eval_task} of each test task, seed {sampling.seed}, "
+        f"{plan.validation_tasks} validation tasks; {len(plan.configs or ())} configurations "
         "(every parameter of each is in the manifest).",
-        "- Built with " + ", ".join(f"{name} {version}" for name, version in versions.items()) + ".",
+        "- Built with " + ", ".join(f"{name} {version}" for name, version in manifest.versions.items()) + ".",
         "",
         "`stepinst_build.json` holds the full sha256 of every input, task file and data file. Check that "
         "this release was built from these inputs, by rebuilding it, with "

@@ -5,10 +5,6 @@ Every command speaks the same vocabulary: ``--natinst`` (a SUP-NATINST folder or
 store), ``--out`` (what the command writes, never a store it appends to), ``--repo`` (a Hub
 dataset repo), ``--cache-dir`` and ``--num-proc``. Every option shows its default in ``--help``.
 
-Spellings of an earlier release (``--out`` for the steps store, ``--into`` and a positional
-store for the ratings store, ``--repo-id``, ``--validation-tasks``) still work for one release:
-hidden from ``--help``, they print a deprecation warning on stderr (:func:`add_deprecated`).
-
 The helpers at the end turn the shared flags into library objects (the corpus, the selected
 tasks, the tokenizer and price, the client configuration), so no command imports another.
 """
@@ -17,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 from typing import Any
 
 from ..generation.client import ClientConfig
@@ -70,34 +65,6 @@ def non_negative_int(text: str) -> int:
     return _int_at_least(0, text)
 
 
-class _Deprecated(argparse.Action):
-    """An old spelling: stores into the new option's ``dest`` and warns on stderr."""
-
-    def __init__(self, option_strings: list[str], dest: str, new: str, note: str = "", **kwargs: Any):
-        super().__init__(option_strings, dest, help=argparse.SUPPRESS, **kwargs)
-        self.new, self.note = new, note
-
-    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
-                 option_string: str | None = None) -> None:
-        if values is None and not self.option_strings:  # an absent optional positional
-            return
-        old = f"`{option_string}`" if option_string else f"the positional {self.metavar} (`{parser.prog} {self.metavar}`)"
-        advice = self.note or f"use `{self.new}` instead"
-        print(f"warning: {parser.prog}: {old} is deprecated and will be removed in the next release; {advice}",
-              file=sys.stderr)
-        if self.new:
-            setattr(namespace, self.dest, values)
-
-
-def add_deprecated(parser: Any, old: str, dest: str, new: str, note: str = "", **kwargs: Any) -> None:
-    """Keep ``old`` working for one release, hidden from ``--help``. ``old`` may be a positional
-    name (given with ``nargs="?"``); ``new=""`` accepts a flag that no longer does anything."""
-    if old.startswith("-"):
-        parser.add_argument(old, dest=dest, action=_Deprecated, new=new, note=note, **kwargs)
-    else:
-        parser.add_argument(dest, action=_Deprecated, new=new, note=note, metavar=old, **kwargs)
-
-
 # -- the shared flags ------------------------------------------------------------------------
 
 def add_corpus(parser: argparse.ArgumentParser, sample_gives: str = "tasks", required: bool = True) -> None:
@@ -118,25 +85,19 @@ def add_num_proc(parser: argparse.ArgumentParser, what: str = "parse task files"
     parser.add_argument("--num-proc", type=positive_int, default=1, help=f"processes that {what}")
 
 
-def _add_store(parser: argparse.ArgumentParser, flag: str, what: str, role: str, required: bool, old: str | None) -> None:
+def _add_store(parser: argparse.ArgumentParser, flag: str, what: str, role: str, required: bool) -> None:
     help_text = f"{what}: {role}" + ("" if required else " (default: none)")
-    if old is None:
-        parser.add_argument(flag, required=required, help=help_text)
-        return
-    # the old spelling may stand in for a required flag: one of the two is required
-    group = parser.add_mutually_exclusive_group(required=required)
-    group.add_argument(flag, help=help_text)
-    add_deprecated(group, old, flag.lstrip("-").replace("-", "_"), flag, nargs=None if old.startswith("-") else "?")
+    parser.add_argument(flag, required=required, help=help_text)
 
 
-def add_steps_store(parser: argparse.ArgumentParser, role: str, required: bool = False, old: str | None = None) -> None:
+def add_steps_store(parser: argparse.ArgumentParser, role: str, required: bool = False) -> None:
     """``--steps``: the steps store (JSONL, one record per task); ``role`` says what the command does with it."""
-    _add_store(parser, "--steps", "the steps store (JSONL, one record per task)", role, required, old)
+    _add_store(parser, "--steps", "the steps store (JSONL, one record per task)", role, required)
 
 
-def add_ratings_store(parser: argparse.ArgumentParser, role: str, required: bool = False, old: str | None = None) -> None:
+def add_ratings_store(parser: argparse.ArgumentParser, role: str, required: bool = False) -> None:
     """``--ratings``: the ratings store (JSONL, rubric header + one record per task x annotator)."""
-    _add_store(parser, "--ratings", "the ratings store (JSONL, one record per task x annotator)", role, required, old)
+    _add_store(parser, "--ratings", "the ratings store (JSONL, one record per task x annotator)", role, required)
 
 
 def add_out(parser: argparse.ArgumentParser, what: str, default: str | None = None) -> None:
@@ -144,14 +105,9 @@ def add_out(parser: argparse.ArgumentParser, what: str, default: str | None = No
     parser.add_argument("--out", default=default, help=what if default else f"{what} (default: none)")
 
 
-def add_repo(parser: argparse.ArgumentParser, role: str, required: bool = False, old: str | None = None) -> None:
+def add_repo(parser: argparse.ArgumentParser, role: str, required: bool = False) -> None:
     """``--repo``: a Hub dataset repo id."""
-    help_text = f"Hugging Face dataset repo id, ORG/NAME: {role}"
-    if old is None:
-        parser.add_argument("--repo", required=required, help=help_text)
-    else:
-        parser.add_argument("--repo", help=help_text)
-        add_deprecated(parser, old, "repo", "--repo")
+    parser.add_argument("--repo", required=required, help=f"Hugging Face dataset repo id, ORG/NAME: {role}")
 
 
 def resolve_corpus(args: argparse.Namespace, stores: tuple[str, ...] = (), required: bool = True) -> None:

@@ -39,7 +39,7 @@ def register(subparsers) -> None:
 
     imp = options.add_command(commands, "import", "import ratings from a CSV or JSONL file into a ratings store")
     imp.add_argument("source", help="CSV (header task_name,annotator,<criterion>...[,comment]) or JSONL")
-    options.add_ratings_store(imp, "appended to (created when missing)", required=True, old="--into")
+    options.add_ratings_store(imp, "appended to (created when missing)", required=True)
     _add_task_args(imp, required=False)
     _add_rubric(imp)
     imp.add_argument("--delimiter", default=",", help="CSV delimiter (e.g. ';' or '\\t')")
@@ -50,7 +50,7 @@ def register(subparsers) -> None:
     imp.set_defaults(func=run_import)
 
     report = options.add_command(commands, "report", "show score distributions, agreement and disputed tasks of a store")
-    options.add_ratings_store(report, "read (required)", required=True, old="STORE")
+    options.add_ratings_store(report, "read (required)", required=True)
     report.add_argument("--plot", help="also write a PNG of the score distributions to this file (default: none)")
     report.add_argument("--json", action="store_true", help="print the report as JSON")
     report.add_argument("--top", type=int, default=5, help="how many disputed tasks to list")

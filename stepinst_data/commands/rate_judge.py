@@ -23,8 +23,6 @@ def register(rate_subparsers) -> argparse.ArgumentParser:
     judge = options.add_command(rate_subparsers, "judge", "rate the steps with an LLM judge (annotator llm:<model>)")
     options.add_task_selection(judge)
     options.add_model(judge, with_examples=False)
-    options.add_deprecated(judge, "--with-examples", "with_examples", "", nargs=0,
-                           note="it never changed the judge's prompt; drop it")
     options.add_client(judge)
     options.add_steps_store(judge, "the steps to rate (read; required unless --sample, which rates the sample's steps)")
     options.add_ratings_store(judge, "the judge's ratings, appended to and resumed from", required=True)

@@ -33,7 +33,7 @@ def register(subparsers) -> None:
 
     estimate = options.add_command(sub, "estimate", "count the tasks, tokens and price of a generation run; sends nothing")
     _add_generation_args(estimate)
-    options.add_steps_store(estimate, "count only the tasks it does not hold yet", old="--out")
+    options.add_steps_store(estimate, "count only the tasks it does not hold yet")
     estimate.add_argument("--completion-tokens", type=int, help="expected completion tokens per task "
                           "(default: the mean of the --steps store's records, else 200)")
     estimate.set_defaults(func=run_estimate)
@@ -66,7 +66,7 @@ def _add_generation_args(parser: argparse.ArgumentParser) -> None:
 
 
 def _add_store_args(parser: argparse.ArgumentParser) -> None:
-    options.add_steps_store(parser, "appended to and resumed from (created when missing)", required=True, old="--out")
+    options.add_steps_store(parser, "appended to and resumed from (created when missing)", required=True)
     parser.add_argument("--failures", help="failures file (default: <steps store>.failures.jsonl)")
     parser.add_argument("--allow-mixed", action="store_true", help="append to a store made with another model/prompt")
     parser.add_argument("--regenerate-stale", action="store_true", help="regenerate steps whose definition changed")

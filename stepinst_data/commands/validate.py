@@ -17,8 +17,6 @@ def register(subparsers) -> None:
         examples=("stepinst validate --natinst PATH_OR_URL --steps steps.jsonl --ratings ratings.jsonl",),
     )
     options.add_build_inputs(validate)
-    options.add_deprecated(validate, "--num-proc", "num_proc", "", note="it never had an effect on validate; drop it",
-                           type=options.positive_int)
     validate.set_defaults(func=run_validate)
 
 

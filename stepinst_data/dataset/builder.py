@@ -7,8 +7,10 @@ datasets >= 4 no longer runs loading scripts, but a builder class used directly 
     ds = builder.as_dataset()
 
 Custom configurations pass parameters (``num_pos_examples=1``, ``steps="reversed"``, ...) as
-keyword arguments, or a ready :class:`StepInstConfig` as ``config``. For a folder that
-``load_dataset`` reads and that can be pushed to the Hub, use :func:`stepinst_data.dataset.export.export`.
+keyword arguments, or a ready :class:`StepInstConfig` as ``config``; the sampling and the
+validation split are the build's (``sampling=Sampling(...)``, ``validation_tasks=N``). For a
+folder that ``load_dataset`` reads and that can be pushed to the Hub, use
+:func:`stepinst_data.card.release.release` (what ``stepinst build`` runs).
 """
 
 from __future__ import annotations
@@ -20,27 +22,26 @@ from dataclasses import fields
 from pathlib import Path
 
 import datasets
+import msgspec
 
-from .. import __version__
 from ..resources import citation_bib
+from ..source.digest import file_key
+from ..source.fetch import resolve_natinst
+from ..source.natinst import Sampling
+from ..source.table import code_digest, reader_digest
 from .configs import PRESETS, StepInstConfig
 from .inputs import BuildInputs, load_build_inputs
+from .plan import BUILDER_FIELDS, BuildPlan
 from .render import features_for, split_tables
-
-_BASE_FIELDS = {"version", "data_dir", "data_files"}
 
 
 def _code_version() -> str:
-    """A digest of the code that turns the inputs into rows: the reader and its checks, the task table, the config
-    table, the orderings, the template and the renderer. A change to any of them (an edit, an
-    upgrade) must never return rows that ``datasets`` cached from the old code."""
-    from ..source import natinst, table, text_checks
+    """A digest of the code that turns the inputs into rows: the reader (as the task table's cache
+    keys it), the config table, the orderings, the template and the renderer. A change to any of
+    them (an edit, an upgrade) must never return rows that ``datasets`` cached from the old code."""
     from . import configs, orderings, render, template
 
-    h = hashlib.sha256(__version__.encode())
-    for module in (natinst, text_checks, table, configs, orderings, template, render):
-        h.update(Path(module.__file__).read_bytes())
-    return h.hexdigest()[:16]
+    return code_digest([configs, orderings, template, render], reader_digest())
 
 
 def _fingerprint(*paths: str | os.PathLike | None) -> str:
@@ -54,8 +55,7 @@ def _fingerprint(*paths: str | os.PathLike | None) -> str:
         path = Path(p)
         h.update(str(path.resolve() if path.exists() else p).encode())
         for f in [path] if path.is_file() else sorted(path.glob("splits/**/*.txt")) + sorted(path.glob("tasks/*.json")):
-            st = f.stat()
-            h.update(f"{f.name}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+            h.update(f"{f.name}\0{file_key(f)}\n".encode())
     return h.hexdigest()[:16]
 
 
@@ -63,7 +63,7 @@ def _inputs_fingerprint(inputs: BuildInputs) -> str:
     """Cache key of inputs already loaded: the parsed table (its file name is a content key), the
     steps and the ratings, and the rendering code."""
     h = hashlib.sha256(_code_version().encode())
-    h.update(f"{inputs.table.path}\0{len(inputs.table.infos)}\n".encode())
+    h.update(f"{inputs.table.path}\0{len(inputs.table.infos)}\n".encode() + msgspec.json.encode(inputs.plan))
     for name in sorted(inputs.steps or {}):
         h.update(inputs.steps[name].to_json().encode() + b"\n")
     if inputs.ratings is not None:
@@ -87,19 +87,22 @@ class StepInstBuilder(datasets.ArrowBasedBuilder):
         num_proc: int = 1,
         allow_missing_tasks: bool = False,
         skip_empty_tasks: bool = False,
+        sampling: Sampling | None = None,
+        validation_tasks: int = 0,
         cache_dir: str | os.PathLike | None = None,
         inputs: BuildInputs | None = None,
         config: StepInstConfig | None = None,
         **kwargs,
     ):
         if config is not None:  # a custom configuration object: its fields override the default preset
-            kwargs.update({f.name: getattr(config, f.name) for f in fields(StepInstConfig) if f.name not in _BASE_FIELDS})
+            kwargs.update({f.name: getattr(config, f.name) for f in fields(StepInstConfig) if f.name not in BUILDER_FIELDS})
         if natinst is None and inputs is None:
             raise ValueError("StepInstBuilder needs `natinst=` (a SUP-NATINST folder or archive URL) or `inputs=`")
-        self._source = dict(natinst=natinst, steps=steps, ratings=ratings, num_proc=num_proc, allow_missing_tasks=allow_missing_tasks,
-                            skip_empty_tasks=skip_empty_tasks, cache_dir=cache_dir)
+        plan = BuildPlan(sampling=sampling or Sampling(), validation_tasks=validation_tasks,
+                         allow_missing_tasks=allow_missing_tasks, skip_empty_tasks=skip_empty_tasks).check()
+        self._source = dict(natinst=natinst, steps=steps, ratings=ratings, num_proc=num_proc, cache_dir=cache_dir, plan=plan)
         self._inputs = inputs
-        source_key = _fingerprint(natinst, steps, ratings) + ("+skip-empty" if skip_empty_tasks else "")
+        source_key = _fingerprint(natinst, steps, ratings) + hashlib.sha256(msgspec.json.encode(plan)).hexdigest()[:8]
         kwargs.setdefault("hash", source_key if inputs is None else _inputs_fingerprint(inputs))
         kwargs.setdefault("dataset_name", "stepinst")
         super().__init__(*args, **kwargs)
@@ -116,23 +119,13 @@ class StepInstBuilder(datasets.ArrowBasedBuilder):
     def _load_inputs(self) -> BuildInputs:
         if self._inputs is None:
             s = self._source
-            self._inputs = load_build_inputs(
-                s["natinst"],
-                s["steps"],
-                s["ratings"],
-                sampling=self.config.sampling,
-                validation_tasks=self.config.validation_tasks,
-                num_proc=s["num_proc"],
-                allow_missing_tasks=s["allow_missing_tasks"],
-                cache_dir=s["cache_dir"],
-                skip_empty_tasks=s["skip_empty_tasks"],
-                hash_sources=False,  # no manifest here: nothing reads the task files' digests
-            )
+            root = resolve_natinst(s["natinst"], s["cache_dir"])
+            self._inputs = load_build_inputs(root, s["steps"], s["ratings"], s["plan"], s["num_proc"], s["cache_dir"])
         return self._inputs
 
     def _split_generators(self, dl_manager) -> list[datasets.SplitGenerator]:
         inputs = self._load_inputs()
-        inputs.check_serves([self.config])  # the export's checks: never a half or mis-sampled config
+        inputs.check_serves([self.config])  # the release's checks: never a half config
         self.info.features = features_for(self.config, inputs)
         return [datasets.SplitGenerator(name=split, gen_kwargs={"split": split}) for split in inputs.table.split_names]
 

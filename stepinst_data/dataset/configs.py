@@ -2,6 +2,8 @@
 
 The preset names are part of the public contract (DESIGN.md). Any other combination of the same
 parameters is a custom configuration: ``StepInstConfig(name="mine", num_pos_examples=1, ...)``.
+The sampling (instances per task, the seed) and the validation split belong to the whole build,
+not to a configuration: :class:`stepinst_data.dataset.plan.BuildPlan` holds them.
 """
 
 from __future__ import annotations
@@ -11,7 +13,6 @@ from typing import Literal
 
 import datasets
 
-from ..source.natinst import Sampling
 from .orderings import STEP_ORDERS
 
 StepsMode = Literal["none", "ordered", "shuffled", "reversed"]
@@ -30,13 +31,9 @@ class StepInstConfig(datasets.BuilderConfig):
         num_pos_examples: positive examples after the definition (Tk-Instruct "pos": 2).
         num_neg_examples: negative examples after the positive ones.
         add_explanation: add each example's explanation.
-        max_num_instances_per_task: instances sampled per train/validation task (seeded).
-        max_num_instances_per_eval_task: the first N instances of each test task (official: 100).
-        seed: seeds instance sampling, shuffled step orders and the validation carve-out.
         min_steps_quality: keep only train/validation tasks whose aggregated overall human rating
             reaches this value (unrated tasks are dropped); test tasks are always all kept so that
             scores stay comparable with the official benchmark.
-        validation_tasks: move this many train tasks (a seeded choice) into a ``validation`` split.
         ratings_only: the ``ratings`` configuration: one row per (task, annotator), no instances.
     """
 
@@ -45,11 +42,7 @@ class StepInstConfig(datasets.BuilderConfig):
     num_pos_examples: int = 0
     num_neg_examples: int = 0
     add_explanation: bool = False
-    max_num_instances_per_task: int | None = Sampling.max_num_instances_per_task
-    max_num_instances_per_eval_task: int | None = Sampling.max_num_instances_per_eval_task
-    seed: int = Sampling.seed
     min_steps_quality: float | None = None
-    validation_tasks: int = 0
     ratings_only: bool = False
 
     def __post_init__(self) -> None:
@@ -58,7 +51,7 @@ class StepInstConfig(datasets.BuilderConfig):
             raise ValueError(f"`steps={self.steps!r}` is not one of ('none', {', '.join(map(repr, STEP_ORDERS))})")
         if not self.add_definition and self.steps == "none" and not self.ratings_only:
             raise ValueError("a configuration needs the definition or the steps: set `add_definition=True` or `steps`")
-        for name in ("num_pos_examples", "num_neg_examples", "validation_tasks"):
+        for name in ("num_pos_examples", "num_neg_examples"):
             if getattr(self, name) < 0:
                 raise ValueError(f"`{name}` must be >= 0, got {getattr(self, name)}")
 
@@ -66,12 +59,8 @@ class StepInstConfig(datasets.BuilderConfig):
     def uses_steps(self) -> bool:
         return self.steps != "none" or self.min_steps_quality is not None
 
-    @property
-    def sampling(self) -> Sampling:
-        return Sampling(self.max_num_instances_per_task, self.max_num_instances_per_eval_task, self.seed)
-
     def with_params(self, **overrides) -> StepInstConfig:
-        """A copy with some parameters changed (e.g. ``seed`` or instances per task)."""
+        """A copy with some parameters changed (e.g. ``name`` or ``num_pos_examples``)."""
         known = {f.name for f in fields(self)}
         unknown = set(overrides) - known
         if unknown:

@@ -1,10 +1,11 @@
-"""Write the Hub-ready folder: ``data/<config>/<split>-<digest>.parquet`` + ``README.md``.
+"""Write the data files of a release folder: ``data/<config>/<split>-<digest>.parquet``.
 
 * ``load_dataset(out, name)`` reads it through the README's YAML ``configs:`` block.
 * File names carry a digest of their bytes: datasets caches a local folder's configs by file
   names and sizes, so a rebuild with new content under old names would silently load OLD rows.
-* The folder is written beside ``out`` and swapped in at the end: an interrupted build never
-  leaves a half-written dataset that loads.
+* The release function (:func:`stepinst_data.card.release.release`) writes them into a folder
+  beside ``--out`` and swaps it in at the end: an interrupted build never leaves a half-written
+  dataset that loads.
 * Rebuilding from the same inputs gives byte-identical files (no timestamps anywhere).
 """
 
@@ -13,7 +14,6 @@ from __future__ import annotations
 import logging
 import os
 import queue
-import shutil
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -27,20 +27,14 @@ from tqdm.auto import tqdm
 from ..bulk import gc_paused
 from .configs import PRESETS, StepInstConfig
 from .inputs import BuildInputs
-from .manifest import build_manifest, describe_natinst, source_hashing, write_manifest
 from ..source.digest import sha256_file
 from ..source.natinst import Task
 from ..source.table import check_count
 from .render import features_for, instance_columns, keeps_task, ratings_table, render_table, task_chunks
-
-from .outdir import ExportError, check_not_an_input, check_replaceable, leftover_path, record_card, remove_stale_leftovers, swap_in
+from .outdir import ExportError
 from .stats import StatsCollector
 
 logger = logging.getLogger(__name__)
-
-CardRenderer = Callable[[Path, "list[ConfigFiles]", list[dict], list[dict]], str]
-"""(folder, written configs, YAML ``configs``, YAML ``dataset_info``) -> the README.md text."""
-
 
 @dataclass
 class ConfigFiles:
@@ -319,74 +313,11 @@ def yaml_metadata(written: Sequence[ConfigFiles], inputs: BuildInputs) -> tuple[
     return configs, infos
 
 
-def _check_out(out: Path, overwrite: bool, inputs: BuildInputs) -> None:
-    """Refuse an ``--out`` whose replacement would delete anything stepinst did not write.
-
-    The rules live in :mod:`stepinst_data.dataset.outdir`: never an input, never a foreign file,
-    a hand-edited card only with ``overwrite``. Leftovers of killed builds are cleaned first.
-    """
-    request = inputs.request
-    check_not_an_input(out, [
-        ("SUP-NATINST corpus", request.root if request else None),
-        ("steps store", inputs.steps_path if inputs.steps is not None else None),
-        ("ratings store", inputs.ratings_path),
-        ("cache folder", request.cache_dir if request else None),
-    ])
-    remove_stale_leftovers(out)
-    check_replaceable(out, overwrite)
-
-
-def _swap_in(tmp: Path, out: Path) -> None:
-    """Record the card's checksum in the manifest, then replace ``out`` by ``tmp`` with renames."""
-    record_card(tmp)
-    swap_in(tmp, out)
-
-
-def export(
-    inputs: BuildInputs,
-    out: str | os.PathLike,
-    configs: Sequence[StepInstConfig] | None = None,
-    overwrite: bool = False,
-    threads: int | None = None,
-    *,
-    card: CardRenderer,
-    progress: bool | None = None,
-) -> list[ConfigFiles]:
-    """Build ``configs`` (default: every preset the inputs can serve) into the folder ``out``.
-
-    ``threads`` render and write the configurations (default: one per core); ``card``
-    writes the README.md from the written files (the card stage passes it: see
-    :func:`stepinst_data.card.release.build_release`).
-    """
-    out = Path(out)
-    threads = writer_threads(threads)
-    configs = list(configs) if configs is not None else default_configs(inputs)
-    repeated = sorted({c.name for c in configs if [d.name for d in configs].count(c.name) > 1})
-    if repeated:
-        raise ExportError(f"configuration name(s) {repeated} appear more than once: each names one folder data/<name>/; "
-                          "list each configuration once (custom ones need their own name)")
-    _check_out(out, overwrite, inputs)
-    inputs.check_serves(configs)
-    tmp = leftover_path(out, "tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    hashing = source_hashing(inputs)
-    try:
-        logger.info("writing %s", ", ".join(c.name for c in configs))
-        written = write_configs(inputs, configs, tmp, threads, progress)
-        empty = [w.config.name for w in written if not w.files]
-        if empty:
-            raise ExportError(
-                f"configuration(s) {empty} have no rows in any split: their filters (--configs parameters such as "
-                "min_steps_quality, or --max-num-instances-per-task 0) keep nothing of this corpus; loosen them "
-                "or leave those configurations out of --configs"
-            )
-        yaml_configs, yaml_infos = yaml_metadata(written, inputs)
-        natinst = describe_natinst(inputs.request, hashing.result()) if hashing else None
-        write_manifest(tmp, build_manifest(inputs, written, natinst))  # before the card: it shows the provenance
-        (tmp / "README.md").write_text(card(tmp, written, yaml_configs, yaml_infos), encoding="utf-8")
-        _swap_in(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return written
+def check_rows(written: Sequence[ConfigFiles]) -> None:
+    """Refuse a configuration that wrote no row in any split (its filters keep nothing)."""
+    empty = [w.config.name for w in written if not w.files]
+    if empty:
+        raise ExportError(
+            f"configuration(s) {empty} have no rows in any split: their filters (--configs parameters such as "
+            "min_steps_quality) keep nothing of this corpus; loosen them or leave those configurations out of --configs"
+        )

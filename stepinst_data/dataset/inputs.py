@@ -5,35 +5,20 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..source.digest import BackgroundDigest
-from ..source.natinst import Sampling
 from ..stores.ratings import RatingsError, RatingsStore, read_ratings_store
-from ..source.fetch import default_cache_dir, resolve_natinst
 from ..stores.steps import StepsRecord, StepsStoreError, check_steps_for_tasks, read_steps_store
 from .store_audit import audit_steps_store
-from ..source.table import TaskTable, carve_validation, check_count, load_task_table, without_empty_tasks
+from ..source.table import TaskTable, carve_validation, load_task_table, without_empty_tasks
+from .plan import BuildPlan
 
 if TYPE_CHECKING:
     from .configs import StepInstConfig
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class BuildRequest:
-    """What the inputs were loaded from and with: the build manifest records it, ``--like`` replays it."""
-
-    natinst: str
-    root: Path
-    sampling: Sampling
-    validation_tasks: int
-    allow_missing_tasks: bool
-    cache_dir: Path
-    skip_empty_tasks: bool = False
 
 
 @dataclass
@@ -45,14 +30,8 @@ class BuildInputs:
     ratings: RatingsStore | None = None
     steps_path: str = "<steps store>"
     ratings_path: str | None = None
-    request: BuildRequest | None = None
-    source_digest: BackgroundDigest | None = field(default=None, repr=False, compare=False)
-    """The digests of the task files, hashed while they were parsed (the manifest records them)."""
-
-    def __getstate__(self) -> dict:
-        """Picklable (the datasets builder and DataLoader workers copy it): the thread stays here;
-        a copy hashes again if it is ever built into a folder."""
-        return {**self.__dict__, "source_digest": None}
+    plan: BuildPlan = field(default_factory=BuildPlan)
+    """The plan the table was read and sampled with (its seed also orders shuffled steps)."""
 
     def quality_by_task(self) -> dict[str, float]:
         return self.ratings.overall_by_task() if self.ratings else {}
@@ -64,7 +43,6 @@ class BuildInputs:
         ``ratings`` need the ratings store: without it the threshold would keep no train task.
         """
         configs = list(configs)
-        self._check_sampling(configs)
         with_steps = [c.name for c in configs if c.uses_steps]
         if with_steps:
             self.check_steps(with_steps)
@@ -82,25 +60,6 @@ class BuildInputs:
                 "their train split would be empty. Add human ratings, or leave them out of --configs"
             )
 
-    def _check_sampling(self, configs: list[StepInstConfig]) -> None:
-        """Refuse a configuration whose sampling differs from the one the task table was built with.
-
-        Rows come from the table, sampled once per build: a configuration asking for other instance
-        counts, another seed or another validation split would be written with the build's rows
-        while its manifest and card claimed its own (a silent difference)."""
-        if self.request is None:
-            return
-        built = {**asdict(self.request.sampling), "validation_tasks": self.request.validation_tasks}
-        for config in configs:
-            asked = {**asdict(config.sampling), "validation_tasks": config.validation_tasks}
-            differ = [f"{key}={asked[key]} (this build: {built[key]})" for key in built if asked[key] != built[key]]
-            if differ:
-                flags = ", ".join("--" + key.replace("_", "-").replace("validation-tasks", "num-validation-tasks") for key in built)
-                raise ValueError(
-                    f"configuration {config.name!r} asks for {', '.join(differ)}, but every configuration of a build "
-                    f"shares the build's sampling: build it with those values ({flags}) or drop them from the configuration"
-                )
-
     def check_steps(self, configs: Sequence[str] = ()) -> None:
         """Refuse to render step configurations (``configs``, by name) from missing or stale steps."""
         if self.steps is None:
@@ -111,69 +70,41 @@ class BuildInputs:
             raise StepsStoreError("\n".join(problems))
 
 
-def _log_ignored_steps(steps: str | os.PathLike, table: TaskTable) -> None:
-    """Say how many records of the steps store no row comes from, and which record each task got."""
-    audit = audit_steps_store(steps, (info.name for info in table.infos))
-    if audit.ignored:
-        logger.warning("%s: ignoring %d record(s) of the steps store", steps, audit.ignored)
-        for note in audit.notes():
-            logger.warning(note)
+def _log_ignored(steps: str | os.PathLike | None, ratings: str | os.PathLike | None, store: RatingsStore | None,
+                 table: TaskTable) -> None:
+    """Say which records of the stores no row comes from (and which record each task got)."""
+    known = {info.name for info in table.infos}
+    if steps:
+        audit = audit_steps_store(steps, known)
+        if audit.ignored:
+            logger.warning("%s: ignoring %d record(s) of the steps store", steps, audit.ignored)
+            for note in audit.notes():
+                logger.warning(note)
+    unknown = sorted({r["task_name"] for r in store.records} - known) if store else []
+    if unknown:
+        logger.warning("%s: ignoring ratings of %d task(s) not in this build: %s", ratings, len(unknown), unknown)
 
 
 def load_build_inputs(
-    natinst: str | os.PathLike,
+    root: str | os.PathLike,
     steps: str | os.PathLike | None = None,
     ratings: str | os.PathLike | None = None,
-    sampling: Sampling = Sampling(),
-    validation_tasks: int = 0,
+    plan: BuildPlan = BuildPlan(),
     num_proc: int = 1,
-    allow_missing_tasks: bool = False,
     cache_dir: str | os.PathLike | None = None,
-    skip_empty_tasks: bool = False,
     progress: bool | None = None,
-    hash_sources: bool = True,
 ) -> BuildInputs:
-    """Parse the task files (or reuse the cached table) and read the stores.
+    """Read the stores, then parse the task files of the checkout ``root`` (or reuse the cached
+    table), as ``plan`` says. ``root`` is a folder: an archive URL is resolved by the caller
+    (:func:`~stepinst_data.source.fetch.resolve_natinst`).
 
-    A listed task with an empty ``Instances`` list is refused unless ``skip_empty_tasks``.
-    ``hash_sources``: hash the task files beside the parse, for the manifest of a build folder
-    (the datasets builder, which writes no manifest, turns it off).
+    A listed task with an empty ``Instances`` list is refused unless ``plan.skip_empty_tasks``.
     """
-    check_count(num_proc)
-    cache = Path(cache_dir) if cache_dir else default_cache_dir()
-    root = resolve_natinst(natinst, cache)
-    request = BuildRequest(str(natinst), root, sampling, validation_tasks, allow_missing_tasks, cache, skip_empty_tasks)
-    hashing = BackgroundDigest(root, allow_missing_tasks, cache, num_proc) if hash_sources else None
-    try:
-        return _read_inputs(request, steps, ratings, num_proc, progress, hashing)
-    except BaseException:
-        if hashing:
-            hashing.cancel()  # a failed load: nobody will read the digests
-        raise
-
-
-def _read_inputs(
-    request: BuildRequest,
-    steps: str | os.PathLike | None,
-    ratings: str | os.PathLike | None,
-    num_proc: int,
-    progress: bool | None,
-    hashing: BackgroundDigest | None,
-) -> BuildInputs:
-    """The task table and the stores, once the source is resolved (and its hashing started)."""
-    root = request.root
-    table = load_task_table(root, request.sampling, num_proc, request.allow_missing_tasks, request.cache_dir, progress)
-    table = without_empty_tasks(table, root, request.skip_empty_tasks)
-    table = carve_validation(table, request.validation_tasks, request.sampling.seed)
     records = read_steps_store(steps) if steps else None
-    if steps:
-        _log_ignored_steps(steps, table)
     store = read_ratings_store(ratings) if ratings else None
-    if store is not None:
-        known = {info.name for info in table.infos}
-        unknown = sorted({r["task_name"] for r in store.records} - known)
-        if unknown:
-            logger.warning("%s: ignoring ratings of %d task(s) not in this build: %s", ratings, len(unknown), unknown)
-    return BuildInputs(
-        table, records, store, str(steps) if steps else "<steps store>", str(ratings) if ratings else None, request, hashing
-    )
+    root = Path(root)
+    table = load_task_table(root, plan.sampling, num_proc, plan.allow_missing_tasks, cache_dir, progress)
+    table = without_empty_tasks(table, root, plan.skip_empty_tasks)
+    table = carve_validation(table, plan.validation_tasks, plan.sampling.seed)
+    _log_ignored(steps, ratings, store, table)
+    return BuildInputs(table, records, store, str(steps) if steps else "<steps store>", str(ratings) if ratings else None, plan)

@@ -21,7 +21,6 @@ stepinst's files.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import re
@@ -30,7 +29,8 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from ..source.digest import sha256_file
-from .stats import MANIFEST
+from ..source.fetch import is_url
+from .manifest import MANIFEST, recorded_output
 
 logger = logging.getLogger(__name__)
 
@@ -63,26 +63,13 @@ def check_not_an_input(out: Path, inputs: Iterable[tuple[str, str | os.PathLike 
             )
 
 
-def _manifest(out: Path) -> dict | None:
-    try:
-        manifest = json.loads((out / MANIFEST).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return manifest if isinstance(manifest, dict) and isinstance(manifest.get("configs"), dict) else None
+Recorded = tuple[set[str], "str | None"]
+"""What a previous build's manifest says it wrote: its data files, and its card's sha256."""
 
 
-def _written_by_stepinst(manifest: dict) -> set[str]:
-    """The relative paths a build wrote: the card, the manifest and every data file it lists."""
-    written = {CARD, MANIFEST}
-    for entry in manifest["configs"].values():
-        files = entry.get("files") if isinstance(entry, dict) else None
-        written.update(files.values() if isinstance(files, dict) else [])
-    return written
-
-
-def foreign_files(out: Path, manifest: dict | None) -> list[str]:
+def foreign_files(out: Path, recorded: Recorded | None) -> list[str]:
     """Relative paths in ``out`` that stepinst did not write (links count as foreign; empty folders not)."""
-    written = _written_by_stepinst(manifest) if manifest else set()
+    written = {CARD, MANIFEST, *recorded[0]} if recorded else set()
     foreign = []
     for path in sorted(out.rglob("*")):
         relative = path.relative_to(out).as_posix()
@@ -91,10 +78,10 @@ def foreign_files(out: Path, manifest: dict | None) -> list[str]:
     return foreign
 
 
-def card_edited(out: Path, manifest: dict) -> bool:
+def card_edited(out: Path, recorded: Recorded) -> bool:
     """Whether the card differs from the one the build wrote (builds before ``card_sha256``: no)."""
-    recorded = manifest.get("card_sha256")
-    return bool(recorded) and (not (out / CARD).is_file() or sha256_file(out / CARD) != recorded)
+    card_sha256 = recorded[1]
+    return bool(card_sha256) and (not (out / CARD).is_file() or sha256_file(out / CARD) != card_sha256)
 
 
 def _listing(paths: list[str]) -> str:
@@ -110,9 +97,9 @@ def check_replaceable(out: Path, overwrite: bool) -> None:
         raise ExportError(f"--out {out} exists and is not a folder; choose another path")
     if not any(out.iterdir()):
         return
-    manifest = _manifest(out)
-    foreign = foreign_files(out, manifest)
-    if manifest is None:
+    recorded = recorded_output(out)
+    foreign = foreign_files(out, recorded)
+    if recorded is None:
         raise ExportError(
             f"--out {out} is not a previous stepinst build (no readable {MANIFEST}) and holds {_listing(foreign)}; "
             "stepinst never deletes files it did not write, with or without --overwrite. "
@@ -124,19 +111,25 @@ def check_replaceable(out: Path, overwrite: bool) -> None:
             f"write ({_listing(foreign)}); stepinst never deletes them, with or without --overwrite. "
             "Move them out of the folder, or choose another --out."
         )
-    if card_edited(out, manifest) and not overwrite:
+    if card_edited(out, recorded) and not overwrite:
         raise ExportError(
             f"--out {out}: {CARD} was edited since stepinst built it; pass --overwrite to replace it with the "
             "newly generated card (save your edits first), or choose another --out."
         )
 
 
-def record_card(folder: Path) -> None:
-    """Add the card's sha256 to the manifest, so the next build can tell a hand-edited card."""
-    path = folder / MANIFEST
-    manifest = json.loads(path.read_text(encoding="utf-8"))
-    manifest["card_sha256"] = sha256_file(folder / CARD)
-    path.write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")  # as write_manifest
+def check_out(out: Path, natinst: str | os.PathLike, steps: str | os.PathLike | None, ratings: str | os.PathLike | None,
+              cache_dir: Path, overwrite: bool) -> None:
+    """Refuse an ``out`` whose replacement would delete an input or anything stepinst did not write;
+    then clean the leftovers of killed builds beside it. Reads no input: the first check of a build."""
+    check_not_an_input(out, [
+        ("SUP-NATINST corpus", None if is_url(str(natinst)) else natinst),  # an archive is fetched into the cache
+        ("steps store", steps),
+        ("ratings store", ratings),
+        ("cache folder", None if is_rebuild_folder(out, cache_dir) else cache_dir),
+    ])
+    remove_stale_leftovers(out)
+    check_replaceable(out, overwrite)
 
 
 def swap_in(tmp: Path, out: Path) -> None:
@@ -151,7 +144,7 @@ def swap_in(tmp: Path, out: Path) -> None:
             os.replace(old, out)  # put the previous build back
         raise
     if old.exists():
-        foreign = foreign_files(old, _manifest(old))  # files saved into --out while this build ran
+        foreign = foreign_files(old, recorded_output(old))  # files saved into --out while this build ran
         if foreign:
             logger.warning("kept the previous build as %s: it holds %s, which stepinst did not write; "
                            "move them where you want them and delete that folder", old, _listing(foreign))
@@ -184,6 +177,16 @@ def _only_build_files(folder: Path) -> bool:
     return True
 
 
+def _remove_leftover(path: Path, pid: str) -> bool:
+    """Delete one leftover folder of a killed build, when it holds nothing but build files."""
+    if path.is_symlink() or not path.is_dir() or not _only_build_files(path):
+        logger.warning("%s looks like a leftover of a killed build but holds other files; left alone", path)
+        return False
+    shutil.rmtree(path)
+    logger.info("removed %s, left behind by a build that was killed (process %s)", path, pid)
+    return True
+
+
 def remove_stale_leftovers(out: Path) -> list[Path]:
     """Delete ``.<out>.tmp-<pid>``/``.<out>.old-<pid>`` folders of builds that were killed.
 
@@ -195,12 +198,31 @@ def remove_stale_leftovers(out: Path) -> list[Path]:
     parent = out.parent if out.parent.exists() else None
     for path in sorted(parent.iterdir()) if parent else []:
         match = pattern.match(path.name)
-        if not match or _pid_alive(int(match.group(2))):
-            continue
-        if path.is_symlink() or not path.is_dir() or not _only_build_files(path):
-            logger.warning("%s looks like a leftover of a killed build but holds other files; left alone", path)
-            continue
-        shutil.rmtree(path)
-        logger.info("removed %s, left behind by a build that was killed (process %s)", path, match.group(2))
-        removed.append(path)
+        if match and not _pid_alive(int(match.group(2))) and _remove_leftover(path, match.group(2)):
+            removed.append(path)
     return removed
+
+
+REBUILDS = "verify"
+"""The folder under the cache where ``stepinst verify`` rebuilds a release."""
+
+
+def rebuild_folder(cache_dir: Path) -> Path:
+    """Where ``verify`` rebuilds a release: ``<cache>/verify/rebuild-<pid>``, beside nothing of the user's.
+
+    Rebuilds of runs that were killed (``rebuild-<pid>`` and its ``.tmp``/``.old`` folders, their
+    process gone, holding only build files) are removed first, as a build removes its own leftovers.
+    """
+    parent = Path(cache_dir) / REBUILDS
+    pattern = re.compile(r"^\.?rebuild-(\d+)(?:\.(?:tmp|old)-(\d+))?$")
+    for path in sorted(parent.iterdir()) if parent.is_dir() else []:
+        match = pattern.match(path.name)
+        pids = [p for p in match.groups() if p] if match else []
+        if pids and not any(_pid_alive(int(p)) for p in pids):
+            _remove_leftover(path, pids[-1])
+    return parent / f"rebuild-{os.getpid()}"
+
+
+def is_rebuild_folder(out: Path, cache_dir: Path) -> bool:
+    """Whether ``out`` is one of ``verify``'s rebuild folders (the one place under the cache a build may write)."""
+    return out.resolve().parent == (Path(cache_dir) / REBUILDS).resolve()

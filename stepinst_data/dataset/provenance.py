@@ -10,13 +10,12 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from ..source.digest import natinst_digest, sha256_file
 from ..source.fetch import is_url, recorded_archive_sha256, resolve_natinst
 from ..stores.ratings import read_ratings_store
 from ..stores.steps import read_steps_store
-from .manifest import ratings_task_digests, steps_task_digests
+from .manifest import Manifest, NatinstInput, RatingsInput, StepsInput, ratings_task_digests, steps_task_digests
 
 logger = logging.getLogger(__name__)
 
@@ -59,7 +58,7 @@ def _compare_digests(label: str, recorded: dict[str, str], now: dict[str, str], 
     return lines
 
 
-def check_natinst(recorded: dict[str, Any] | None, location: str, allow_missing_tasks: bool, cache_dir: Path) -> InputCheck:
+def check_natinst(recorded: NatinstInput | None, location: str, allow_missing_tasks: bool, cache_dir: Path) -> InputCheck:
     """Hash every file the build read, afresh, and compare with the recorded sha256 of each."""
     check = InputCheck()
     if recorded is None:
@@ -68,30 +67,30 @@ def check_natinst(recorded: dict[str, Any] | None, location: str, allow_missing_
     root = resolve_natinst(location, cache_dir)
     now = natinst_digest(root, allow_missing_tasks, cache_dir, refresh=True)
     label = f"SUP-NATINST --natinst {location}"
-    if recorded.get("url") and is_url(location):
+    if recorded.url and is_url(location):
         archive = recorded_archive_sha256(location, cache_dir)
-        if location != recorded["url"] or archive != recorded.get("archive_sha256"):
+        if location != recorded.url or archive != recorded.archive_sha256:
             check.notes.append(
-                f"SUP-NATINST: the build fetched {recorded['url']} (sha256 {_short(recorded.get('archive_sha256'))}), "
+                f"SUP-NATINST: the build fetched {recorded.url} (sha256 {_short(recorded.archive_sha256)}), "
                 f"this is {location} (sha256 {_short(archive)}); what counts is the content of the files the build read"
             )
-    if now.digest == recorded["digest"]:
+    if now.digest == recorded.digest:
         return check
     check.problems.append(
         f"{label}: digest {_short(now.digest)} over {len(now.files)} files now, "
-        f"{_short(recorded['digest'])} over the {recorded['num_files']} files the build read"
+        f"{_short(recorded.digest)} over the {recorded.num_files} files the build read"
     )
-    check.problems += _listed(_compare_digests(label, recorded["files"], now.files, "file"), "differing files")
+    check.problems += _listed(_compare_digests(label, recorded.files, now.files, "file"), "differing files")
     return check
 
 
-def build_tasks(natinst: dict[str, Any] | None) -> set[str]:
+def build_tasks(natinst: NatinstInput | None) -> set[str]:
     """The task names a build read, from the task files its manifest lists."""
-    files = natinst["files"] if natinst else {}
+    files = natinst.files if natinst else {}
     return {Path(f).stem for f in files if f.startswith("tasks/")}
 
 
-def _store_sha256(check: InputCheck, label: str, recorded: dict[str, Any] | None, path: str | None, flag: str) -> str | None:
+def _store_sha256(check: InputCheck, label: str, recorded: StepsInput | RatingsInput | None, path: str | None, flag: str) -> str | None:
     """The checks every store shares: given when the build used one; its sha256 when it differs."""
     if recorded is None:
         if path:
@@ -99,55 +98,55 @@ def _store_sha256(check: InputCheck, label: str, recorded: dict[str, Any] | None
         return None
     if not path:
         check.problems.append(
-            f"{label}: the build used {recorded['file']} (sha256 {_short(recorded['sha256'])}, "
-            f"{recorded['records']} records); pass it with {flag}"
+            f"{label}: the build used {recorded.file} (sha256 {_short(recorded.sha256)}, "
+            f"{recorded.records} records); pass it with {flag}"
         )
         return None
     sha = sha256_file(path)
-    return sha if sha != recorded["sha256"] else None
+    return sha if sha != recorded.sha256 else None
 
 
-def _compare_records(check: InputCheck, label: str, sha: str, recorded: dict[str, Any], now: dict[str, str], count: int) -> InputCheck:
+def _compare_records(check: InputCheck, label: str, sha: str, recorded: StepsInput | RatingsInput, now: dict[str, str], count: int) -> InputCheck:
     """A changed store: a problem when a record the build used differs, else only a note."""
-    lines = _compare_digests(label, recorded["tasks"], now, "record of task")
-    how = f"sha256 {_short(sha)} and {count} records now, {_short(recorded['sha256'])} and {recorded['records']} at build time"
+    lines = _compare_digests(label, recorded.tasks, now, "record of task")
+    how = f"sha256 {_short(sha)} and {count} records now, {_short(recorded.sha256)} and {recorded.records} at build time"
     if lines:
         check.problems.append(f"{label}: {how}; {len(lines)} record(s) the build used differ")
         check.problems += _listed(lines, "differing records")
     else:
-        check.notes.append(f"{label}: {how}, but the records of the build's {len(recorded['tasks'])} tasks are unchanged")
+        check.notes.append(f"{label}: {how}, but the records of the build's {len(recorded.tasks)} tasks are unchanged")
     return check
 
 
-def check_steps(recorded: dict[str, Any] | None, path: str | None) -> InputCheck:
+def check_steps(recorded: StepsInput | None, path: str | None) -> InputCheck:
     """The steps store: same file, or at least the same record for every task the build used."""
     check = InputCheck()
     sha = _store_sha256(check, "steps store", recorded, path, "--steps")
     if sha is None:
         return check
     records = read_steps_store(path)
-    used = {name: records[name] for name in recorded["tasks"] if name in records}
+    used = {name: records[name] for name in recorded.tasks if name in records}
     return _compare_records(check, f"steps store {path}", sha, recorded, steps_task_digests(used), len(records))
 
 
-def check_ratings(recorded: dict[str, Any] | None, path: str | None, tasks: set[str]) -> InputCheck:
+def check_ratings(recorded: RatingsInput | None, path: str | None, tasks: set[str]) -> InputCheck:
     """The ratings store: same file, or at least the same ratings of every task of the build (``tasks``)."""
     check = InputCheck()
     sha = _store_sha256(check, "ratings store", recorded, path, "--ratings")
     if sha is None:
         return check
     store = read_ratings_store(path)
-    if store.rubric.name != recorded["rubric"]:
-        check.problems.append(f"ratings store {path}: rubric {store.rubric.name!r} now, {recorded['rubric']!r} at build time")
+    if store.rubric.name != recorded.rubric:
+        check.problems.append(f"ratings store {path}: rubric {store.rubric.name!r} now, {recorded.rubric!r} at build time")
     # Every task of the build is compared: a task rated now but not at build time changes the data too.
-    now = ratings_task_digests(store, tasks | set(recorded["tasks"]))
+    now = ratings_task_digests(store, tasks | set(recorded.tasks))
     return _compare_records(check, f"ratings store {path}", sha, recorded, now, len(store.records))
 
 
-def check_inputs(manifest: dict[str, Any], natinst: str, steps: str | None, ratings: str | None, cache_dir: Path) -> InputCheck:
+def check_inputs(manifest: Manifest, natinst: str, steps: str | None, ratings: str | None, cache_dir: Path) -> InputCheck:
     """Every input given now against the manifest's record of it."""
-    recorded = manifest["inputs"]
-    check = check_natinst(recorded["natinst"], natinst, manifest["parameters"].get("allow_missing_tasks", False), cache_dir)
-    check.extend(check_steps(recorded["steps"], steps))
-    check.extend(check_ratings(recorded["ratings"], ratings, build_tasks(recorded["natinst"])))
+    recorded = manifest.inputs
+    check = check_natinst(recorded.natinst, natinst, manifest.plan.allow_missing_tasks, cache_dir)
+    check.extend(check_steps(recorded.steps, steps))
+    check.extend(check_ratings(recorded.ratings, ratings, build_tasks(recorded.natinst)))
     return check

@@ -80,7 +80,7 @@ def _task_values(task: Task, config: StepInstConfig, inputs: BuildInputs, qualit
     order: list[int] = []
     if config.steps != "none":
         generated = inputs.steps[task.name].steps  # type: ignore[index]
-        order = step_order(generated, config.steps, config.seed, task.name)
+        order = step_order(generated, config.steps, inputs.plan.sampling.seed, task.name)
         steps = [generated[i] for i in order]
     positives = task.positive_examples[: config.num_pos_examples]
     negatives = task.negative_examples[: config.num_neg_examples]

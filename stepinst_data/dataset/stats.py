@@ -6,7 +6,6 @@ what users will load, and the dataset card carries the same figures.
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any
@@ -15,7 +14,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-MANIFEST = "stepinst_build.json"
+from .manifest import read_manifest
 
 
 def _summary(values: pa.Array | pa.ChunkedArray) -> dict[str, float]:
@@ -83,12 +82,8 @@ def config_stats(folder: Path, files: dict[str, str]) -> dict[str, Any]:
 
 def folder_stats(folder: str | os.PathLike) -> dict[str, Any]:
     """Statistics of every configuration of a folder built by ``stepinst build``."""
-    folder = Path(folder)
-    manifest_path = folder / MANIFEST
-    if not manifest_path.is_file():
-        raise FileNotFoundError(f"{folder}: no {MANIFEST}; is this a folder built by `stepinst build`?")
-    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-    return {name: config_stats(folder, entry["files"]) for name, entry in manifest["configs"].items()}
+    manifest = read_manifest(folder)
+    return {name: config_stats(Path(folder), entry.files) for name, entry in manifest.configs.items()}
 
 
 def format_stats(stats: dict[str, Any]) -> str:

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..card.check import assert_pushable, local_files
+from ..dataset.plan import PlanError, check_repo_id
 
 logger = logging.getLogger(__name__)
 
@@ -68,17 +69,6 @@ class PushResult:
     commit_oid: str | None
     plan: PushPlan
     changed: bool = True  # False when the repo already held exactly these files (no new commit)
-
-
-def check_repo_id(repo_id: str) -> str:
-    """``ORG/NAME`` or ``NAME`` as the Hub accepts it; anything else is refused before any request."""
-    from huggingface_hub.utils import HFValidationError, validate_repo_id
-
-    try:
-        validate_repo_id(repo_id)  # also refuses more than one "/"
-    except HFValidationError as e:
-        raise PushError(f"{repo_id!r} is not a valid repo id ({e}); use the form ORG/NAME, e.g. my-org/stepinst") from None
-    return repo_id
 
 
 def resolve_token(token: str | None = None) -> str:
@@ -145,7 +135,10 @@ def push_folder(
         endpoint: the Hub URL (default: ``HF_ENDPOINT`` or https://huggingface.co).
         chunk_size: files pre-uploaded per round.
     """
-    check_repo_id(repo_id)
+    try:
+        check_repo_id(repo_id)
+    except PlanError as e:  # the one check of a repo id, a push's error
+        raise PushError(str(e)) from None
     assert_pushable(folder)
     _warn_on_card_repo_id(Path(folder), repo_id)
     branch = revision or "main"

@@ -9,8 +9,8 @@
    differing row is named).
 
 A Hub repo is read with ``huggingface_hub``: the manifest first, then only the data files it
-lists (``snapshot_download`` with ``allow_patterns``), all at one commit. ``build_like`` rebuilds
-with the parameters of an existing release (``stepinst build --like``).
+lists (``snapshot_download`` with ``allow_patterns``), all at one commit. The rebuild is one
+:func:`~stepinst_data.card.release.release` of the recorded plan, in a folder under the cache.
 """
 
 from __future__ import annotations
@@ -18,17 +18,19 @@ from __future__ import annotations
 import itertools
 import logging
 import os
-import tempfile
+import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..card.release import build_release
-from ..dataset.export import ConfigFiles
-from ..dataset.inputs import load_build_inputs
-from ..dataset.manifest import MANIFEST, configs_of, read_manifest, sampling_of, versions
+from ..card.release import release
+from ..dataset.configs import PRESETS
+from ..dataset.manifest import MANIFEST, Manifest, read_manifest, versions
+from ..dataset.outdir import rebuild_folder
+from ..dataset.plan import config_parameters
 from ..dataset.provenance import check_inputs
+from ..source.natinst import Sampling
 from ..source.digest import sha256_file
 from ..source.fetch import default_cache_dir
 
@@ -47,7 +49,7 @@ class Release:
 
     folder: Path
     where: str  # the folder path, or datasets/ORG/NAME@commit
-    manifest: dict[str, Any]
+    manifest: Manifest
     data_files: list[str]  # every file under data/ the folder or repo holds (relative paths)
 
 
@@ -106,7 +108,7 @@ def _download(repo_id: str, revision: str | None, endpoint: str | None, token: s
         where = f"datasets/{repo_id}@{info.sha[:12]}"
         manifest_path = Path(hf_hub_download(repo_id, MANIFEST, repo_type=REPO_TYPE, revision=info.sha, endpoint=endpoint, token=token))
         manifest = read_manifest(manifest_path.parent, where=where)
-        listed = [path for entry in manifest["configs"].values() for path in entry["files"].values()]
+        listed = sorted(manifest.written_files())
         folder = manifest_path.parent
         if not manifest_only:
             logger.info("downloading %d data files of %s", len(listed), where)
@@ -126,11 +128,11 @@ def _download(repo_id: str, revision: str | None, endpoint: str | None, token: s
 # --- data files ----------------------------------------------------------------------------------
 
 
-def _data_entries(manifest: dict[str, Any]) -> Iterator[tuple[str, str, str, str | None]]:
+def _data_entries(manifest: Manifest) -> Iterator[tuple[str, str, str, str | None]]:
     """(config, split, relative path, recorded sha256) of every data file a manifest lists."""
-    for config, entry in manifest["configs"].items():
-        for split, path in entry["files"].items():
-            yield config, split, path, entry.get("sha256", {}).get(split)
+    for config, entry in manifest.configs.items():
+        for split, path in entry.files.items():
+            yield config, split, path, entry.sha256.get(split)
 
 
 def _name_digest(path: str) -> str:
@@ -187,7 +189,7 @@ def first_difference(released: Path, rebuilt: Path) -> str:
     return "same rows, different bytes (Parquet encoding: compare the pyarrow versions)"
 
 
-def compare_rebuild(release: Release, rebuilt: Path, rebuilt_manifest: dict[str, Any]) -> tuple[list[str], int]:
+def compare_rebuild(release: Release, rebuilt: Path, rebuilt_manifest: Manifest) -> tuple[list[str], int]:
     """One line per data file of the release that the rebuild does not reproduce byte for byte."""
     problems, compared = [], 0
     rebuilt_files = {(c, s): (p, sha) for c, s, p, sha in _data_entries(rebuilt_manifest)}
@@ -207,47 +209,28 @@ def compare_rebuild(release: Release, rebuilt: Path, rebuilt_manifest: dict[str,
     return problems, compared
 
 
-def _parameter_hint(manifest: dict[str, Any], config: str) -> str:
-    """The recorded parameters of ``config`` that differ from the preset of that name, if any."""
-    from ..dataset.configs import PRESETS
-    from ..dataset.manifest import config_parameters
-
-    recorded = next((c for c in manifest["parameters"]["configs"] if c["name"] == config), None)
-    if recorded is None or config not in PRESETS:
-        return ""
-    preset = config_parameters(PRESETS[config])
-    changed = [f"{k}={v!r} (preset: {preset[k]!r})" for k, v in recorded.items() if k != "description" and preset.get(k) != v]
+def _parameter_hint(manifest: Manifest, config: str) -> str:
+    """The recorded parameters of ``config`` that differ from the preset of that name, and the
+    recorded sampling where it differs from the default, if any."""
+    recorded = next((c for c in manifest.plan.configs or () if c["name"] == config), None)
+    preset = config_parameters(PRESETS[config]) if config in PRESETS else {}
+    changed = [f"{k}={v!r} (preset: {preset[k]!r})" for k, v in (recorded or {}).items() if k != "description" and k in preset and preset[k] != v]
+    default = Sampling()
+    changed += [f"{k}={getattr(manifest.plan.sampling, k)!r} (default: {getattr(default, k)!r})"
+                for k in ("max_num_instances_per_task", "max_num_instances_per_eval_task", "seed")
+                if getattr(manifest.plan.sampling, k) != getattr(default, k)]
     return f"; rebuilt with the recorded {', '.join(changed)}" if changed else ""
 
 
 # --- rebuilding ----------------------------------------------------------------------------------
 
 
-def _load_like(manifest: dict[str, Any], natinst: str, steps: str | None, ratings: str | None, cache_dir: Path | None, num_proc: int,
-               progress: bool | None = None):
-    parameters = manifest["parameters"]
-    if "sampling" not in parameters:
-        raise VerifyError(f"{MANIFEST}: no sampling parameters recorded (a build from inputs made by hand); it cannot be replayed")
-    return load_build_inputs(
-        natinst,
-        steps if manifest["inputs"]["steps"] else None,
-        ratings if manifest["inputs"]["ratings"] else None,
-        sampling_of(manifest),
-        parameters["validation_tasks"],
-        num_proc,
-        parameters["allow_missing_tasks"],
-        cache_dir,
-        skip_empty_tasks=parameters.get("skip_empty_tasks", False),
-        progress=progress,
-    )
-
-
-def _version_notes(manifest: dict[str, Any]) -> list[str]:
+def _version_notes(manifest: Manifest) -> list[str]:
     now = versions()
     return [
         f"built with {name} {version}, this is {name} {now.get(name)}: the Parquet bytes may differ; "
         f"install {name}=={version} to reproduce them"
-        for name, version in manifest.get("versions", {}).items()
+        for name, version in manifest.versions.items()
         if now.get(name) != version
     ]
 
@@ -265,57 +248,23 @@ def verify_release(
     token: str | None = None,
 ) -> VerifyReport:
     """Check the release ``target`` (folder or Hub repo) against ``natinst``, ``steps`` and ``ratings``."""
-    release = open_release(target, revision=revision, endpoint=endpoint, token=token)
+    published = open_release(target, revision=revision, endpoint=endpoint, token=token)
     cache = Path(cache_dir) if cache_dir else default_cache_dir()
-    report = VerifyReport(notes=_version_notes(release.manifest))
-    report.problems += check_files(release)
-    inputs = check_inputs(release.manifest, natinst, steps, ratings, cache)
+    report = VerifyReport(notes=_version_notes(published.manifest))
+    report.problems += check_files(published)
+    inputs = check_inputs(published.manifest, natinst, steps, ratings, cache)
     report.problems += inputs.problems
     report.notes += inputs.notes
     if inputs.problems:
         report.notes.append("rebuild skipped: the inputs differ from those the manifest records")
         return report
-    # the system's temporary folder: a build never writes inside one of its inputs (the cache is one)
-    with tempfile.TemporaryDirectory(prefix="stepinst-verify-") as tmp:
-        rebuilt = Path(tmp) / "rebuild"
-        build_release(_load_like(release.manifest, natinst, steps, ratings, cache, num_proc), rebuilt, configs_of(release.manifest))
-        problems, report.files_compared = compare_rebuild(release, rebuilt, read_manifest(rebuilt))
+    recorded = published.manifest.inputs
+    rebuilt = rebuild_folder(cache)  # under the cache; a killed run's rebuild is removed by the next one
+    try:
+        built = release(published.manifest.plan, natinst, rebuilt, steps if recorded.steps else None,
+                        ratings if recorded.ratings else None, cache_dir=cache, num_proc=num_proc, progress=False)
+        problems, report.files_compared = compare_rebuild(published, rebuilt, built.manifest)
+    finally:
+        shutil.rmtree(rebuilt, ignore_errors=True)
     report.problems += problems
     return report
-
-
-def build_like(
-    like: str | os.PathLike,
-    natinst: str,
-    steps: str | None,
-    ratings: str | None,
-    out: str | os.PathLike,
-    *,
-    overwrite: bool = False,
-    num_proc: int = 1,
-    cache_dir: str | os.PathLike | None = None,
-    repo_id: str | None = None,
-    revision: str | None = None,
-    endpoint: str | None = None,
-    token: str | None = None,
-    progress: bool | None = None,
-) -> list[ConfigFiles]:
-    """Build ``out`` with every parameter recorded in the manifest of ``like`` (a folder or Hub repo)."""
-    release = open_release(like, revision=revision, endpoint=endpoint, token=token, manifest_only=True)
-    cache = Path(cache_dir) if cache_dir else None
-    inputs = _load_like(release.manifest, natinst, steps, ratings, cache, num_proc, progress)
-    written = build_release(inputs, out, configs_of(release.manifest), overwrite=overwrite,
-                            repo_id=repo_id, progress=progress)
-    for note in _input_changes(release.manifest, read_manifest(out)):
-        logger.warning("%s (compared with %s); `stepinst verify %s` names every difference", note, release.where, like)
-    return written
-
-
-def _input_changes(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
-    """The inputs whose identity differs between two manifests (one line each)."""
-    changes = []
-    for name, key in (("natinst", "digest"), ("steps", "sha256"), ("ratings", "sha256")):
-        before, after = old["inputs"].get(name), new["inputs"].get(name)
-        if (before or {}).get(key) != (after or {}).get(key):
-            changes.append(f"the {name} input differs from the one the release was built from")
-    return changes

@@ -4,8 +4,9 @@ A build manifest records the sha256 of every task file and split list it read, a
 over them all; ``stepinst verify`` recomputes them to name the file that changed. Files are
 streamed in 1 MiB blocks on a few threads (``hashlib`` releases the GIL while it hashes); a build
 hashes them beside its parse (:class:`BackgroundDigest`). The digests are cached by each file's
-size and mtime (the same key as the parsed task table's cache), so a rebuild from an unchanged
-checkout hashes nothing again; ``verify`` hashes every byte afresh.
+:func:`file_key` (the same key as the parsed task table's cache: size, mtime, ctime and inode, so
+an edit whose mtime was restored still shows), so a rebuild from an unchanged checkout hashes
+nothing again; ``verify`` hashes every byte afresh.
 """
 
 from __future__ import annotations
@@ -25,7 +26,18 @@ from .natinst import SPLIT_FILES, read_splits
 logger = logging.getLogger(__name__)
 
 BLOCK_SIZE = 1 << 20
-DIGEST_CACHE_VERSION = "1"
+DIGEST_CACHE_VERSION = "2"  # 2: entries keyed by file_key (1: size and mtime only)
+
+
+def file_key(path: str | os.PathLike) -> str:
+    """What tells a file changed without reading it: size, mtime, ctime and inode.
+
+    mtime alone can be set back (``touch -d``, ``cp -p``, ``rsync -t``, ``os.utime``); ctime cannot
+    be set by a user and changes with every write or rename into place, so an edited file never
+    passes for the one a cache was made from (a copied checkout only costs one re-read).
+    """
+    st = os.stat(path)
+    return f"{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}:{st.st_ino}"
 
 
 def sha256_file(path: str | os.PathLike) -> str:
@@ -63,7 +75,7 @@ def _cache_path(root: Path, cache_dir: Path) -> Path:
     return cache_dir / "digests" / f"{key}.json"
 
 
-def _load_cache(path: Path) -> dict[str, list]:
+def _load_cache(path: Path) -> dict[str, list[str]]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -71,7 +83,7 @@ def _load_cache(path: Path) -> dict[str, list]:
     return data.get("files", {}) if data.get("version") == DIGEST_CACHE_VERSION else {}
 
 
-def _save_cache(path: Path, entries: dict[str, list]) -> None:
+def _save_cache(path: Path, entries: dict[str, list[str]]) -> None:
     with atomic_write(path) as f:
         json.dump({"version": DIGEST_CACHE_VERSION, "files": entries}, f)
 
@@ -90,22 +102,22 @@ def source_digest(
 ) -> SourceDigest:
     """The sha256 of every file of ``relative_paths`` under ``root``.
 
-    With ``cache_dir``, a file whose size and mtime match the cached entry is not read again;
+    With ``cache_dir``, a file whose :func:`file_key` matches the cached entry is not read again;
     ``refresh`` reads every file anyway (``stepinst verify``) and updates the cache. ``stop``, once
     set, ends the hashing before the next file with :class:`DigestCancelled` (nothing is cached).
     """
     cache_file = _cache_path(root, cache_dir) if cache_dir else None
     cached = _load_cache(cache_file) if cache_file else {}
     usable = {} if refresh else cached
-    entries: dict[str, list] = {}
+    entries: dict[str, list[str]] = {}  # relative path -> [file key, sha256]
     stale: list[str] = []
     for relative in relative_paths:
-        st = (root / relative).stat()
+        key = file_key(root / relative)
         entry = usable.get(relative)
-        if entry and entry[0] == st.st_size and entry[1] == st.st_mtime_ns:
+        if entry and entry[0] == key:
             entries[relative] = entry
         else:
-            entries[relative] = [st.st_size, st.st_mtime_ns, None]
+            entries[relative] = [key, ""]
             stale.append(relative)
     if stale:
         logger.info("hashing %d source file(s) under %s", len(stale), root)
@@ -118,10 +130,10 @@ def source_digest(
 
         with ThreadPoolExecutor(workers) as pool:
             for relative, sha in zip(stale, pool.map(hash_one, stale)):
-                entries[relative][2] = sha
+                entries[relative][1] = sha
         if cache_file:
             _save_cache(cache_file, {**cached, **entries})
-    return SourceDigest({relative: entries[relative][2] for relative in relative_paths})
+    return SourceDigest({relative: entries[relative][1] for relative in relative_paths})
 
 
 def natinst_digest(

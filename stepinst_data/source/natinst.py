@@ -14,6 +14,7 @@ import json
 import logging
 import math
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -234,20 +235,32 @@ def parse_task(data: dict[str, Any], path: Path, name: str, split: str, sampling
     total = len(raw_instances) if isinstance(raw_instances, list) else 0
     kept = sample_indices(name, split, total, sampling)
     old = isinstance(data["Definition"], str) or any("id" not in i for i in data["Instances"][:1])
+    return _task(
+        name, split, data.get,
+        _examples(data["Positive Examples"], path, "Positive Examples"),
+        _examples(data.get("Negative Examples"), path, "Negative Examples"),
+        _instances(raw_instances, path, name, kept), total, old,
+    )
+
+
+def _task(name: str, split: str, get: Callable[[str], Any], positive: list[Example], negative: list[Example],
+          instances: list[Instance], total: int, old: bool) -> Task:
+    """The one place a :class:`Task` is made, from a checked file's keys (``get``, by upstream key
+    name) and its parsed examples and kept instances: both readers normalize alike."""
     return Task(
         name=name,
         split=split,
-        definition=definitions[0],
-        categories=categories,
-        positive_examples=_examples(data["Positive Examples"], path, "Positive Examples"),
-        negative_examples=_examples(data.get("Negative Examples"), path, "Negative Examples"),
-        instances=_instances(raw_instances, path, name, kept),
+        definition=_as_list(get("Definition"))[0],
+        categories=_as_list(get("Categories")),
+        positive_examples=positive,
+        negative_examples=negative,
+        instances=instances,
         num_instances_total=total,
-        source=_as_list(data.get("Source")),
-        url=_as_list(data.get("URL")),
-        domains=_as_list(data.get("Domains")),
-        reasoning=_as_list(data.get("Reasoning")),
-        instance_license=_as_list(data.get("Instance License")),
+        source=_as_list(get("Source")),
+        url=_as_list(get("URL")),
+        domains=_as_list(get("Domains")),
+        reasoning=_as_list(get("Reasoning")),
+        instance_license=_as_list(get("Instance License")),
         schema="old" if old else "current",
     )
 
@@ -330,22 +343,8 @@ def _parse_fast(raw: bytes, name: str, split: str, sampling: Sampling) -> Task |
             kept.append(Instance(inst.id, _STRING_DECODER.decode(inst.input), _as_list(inst.output)))
     except msgspec.MsgspecError:
         return None  # an input that is not a string (the general path names it)
-    return Task(
-        name=name,
-        split=split,
-        definition=definitions[0],
-        categories=categories,
-        positive_examples=_fast_examples(data.Positive_Examples),
-        negative_examples=_fast_examples(data.Negative_Examples),
-        instances=kept,
-        num_instances_total=len(instances),
-        source=_as_list(data.Source),
-        url=_as_list(data.URL),
-        domains=_as_list(data.Domains),
-        reasoning=_as_list(data.Reasoning),
-        instance_license=_as_list(data.Instance_License),
-        schema="old" if isinstance(data.Definition, str) else "current",
-    )
+    return _task(name, split, lambda key: getattr(data, key.replace(" ", "_")), _fast_examples(data.Positive_Examples),
+                 _fast_examples(data.Negative_Examples), kept, len(instances), isinstance(data.Definition, str))
 
 
 def read_task(root: Path, name: str, split: str, sampling: Sampling) -> Task:
@@ -355,9 +354,11 @@ def read_task(root: Path, name: str, split: str, sampling: Sampling) -> Task:
         raw = path.read_bytes()
     except FileNotFoundError:
         raise NatInstError(f"{path}: task {name!r} is listed in the {split} split but its file is missing") from None
-    task = _parse_fast(raw, name, split, sampling)
-    if task is not None:
-        return task
+    return _parse_fast(raw, name, split, sampling) or parse_task_file(raw, path, name, split, sampling)
+
+
+def parse_task_file(raw: bytes, path: Path, name: str, split: str, sampling: Sampling) -> Task:
+    """The general reader: any schema variant or quirk, normalized, or the precise error."""
     try:
         data = decode_task_file(raw)
     except (json.JSONDecodeError, UnicodeDecodeError) as e:

@@ -3,9 +3,11 @@
 Every configuration is rendered from this table, so building all configurations costs one pass
 over the (multi-GB) task files. Parsed tasks are streamed to the cache file as they arrive and
 only light per-task metadata (:class:`TaskInfo`) stays in memory, so peak memory is set by the
-largest task file being parsed, not by the corpus. The cache key covers the reader version, the
-sampling parameters, the split lists and each task file's size and mtime; it never hashes file
-contents (that would cost as much as parsing).
+largest task file being parsed, not by the corpus. The cache key covers the digest of the
+reader's own code (:func:`reader_digest`: an edit to the reader, or an upgrade, never reuses rows
+of the old one), the sampling parameters, the split lists and each task file's
+:func:`~stepinst_data.source.digest.file_key` (size, mtime, ctime, inode: a restored mtime does
+not hide an edit); it never hashes file contents (that would cost as much as parsing).
 """
 
 from __future__ import annotations
@@ -15,22 +17,25 @@ import json
 import logging
 import os
 import random
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field, replace
-from functools import partial
+from functools import cache, partial
 from multiprocessing import get_context
 from pathlib import Path
+from types import ModuleType
 
 import msgspec
 from tqdm.auto import tqdm
 
 from ..atomic import atomic_write
 from ..bulk import gc_paused
+from .. import __version__
+from . import natinst, text_checks
+from .digest import file_key, spare_cores
 from .natinst import NatInstError, Sampling, Task, read_splits, read_task
 
 logger = logging.getLogger(__name__)
 
-READER_VERSION = "2"
 SPLIT_ORDER = ("train", "validation", "test")
 
 
@@ -94,13 +99,29 @@ class TaskTable:
         return [s for s in SPLIT_ORDER if s in present]
 
 
+def code_digest(modules: Iterable[ModuleType], salt: str = "") -> str:
+    """A digest of the source of ``modules`` (and stepinst's version): what a cache of their output is keyed on."""
+    h = hashlib.sha256(f"{__version__}\0{salt}\n".encode())
+    for module in modules:
+        h.update(Path(module.__file__).read_bytes())
+    return h.hexdigest()[:16]
+
+
+@cache
+def reader_digest() -> str:
+    """The digest of the code that turns a task file into a cached task: the reader, its text
+    checks and this module (the cache's line format). Any edit to them keys a new table."""
+    import sys
+
+    return code_digest([natinst, text_checks, sys.modules[__name__]])
+
+
 def _cache_key(root: Path, splits: dict[str, list[str]], sampling: Sampling) -> str:
     h = hashlib.sha256()
-    h.update(json.dumps({"reader": READER_VERSION, "sampling": asdict(sampling)}, sort_keys=True).encode())
+    h.update(json.dumps({"reader": reader_digest(), "sampling": asdict(sampling)}, sort_keys=True).encode())
     for split, names in splits.items():
         for name in names:
-            st = (root / "tasks" / f"{name}.json").stat()
-            h.update(f"{split}\0{name}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+            h.update(f"{split}\0{name}\0{file_key(root / 'tasks' / f'{name}.json')}\n".encode())
     return h.hexdigest()[:24]
 
 
@@ -126,7 +147,8 @@ def _parse_to_cache(
     worker = partial(_read_one, root=root, sampling=sampling)
     bar = dict(total=len(items), desc="Parsing task files", unit="task", disable=None if progress is None else not progress)
     infos, errors = [], []
-    pool = get_context("spawn").Pool(num_proc) if num_proc > 1 and len(items) > 1 else None
+    processes = worker_processes(num_proc, len(items))
+    pool = get_context("spawn").Pool(processes) if processes > 1 else None
     try:
         results = pool.imap(worker, items, chunksize=1) if pool else map(worker, items)
         with gc_paused(), atomic_write(path, "wb") as f:  # an error leaves no partial table behind
@@ -143,6 +165,16 @@ def _parse_to_cache(
         if pool:
             pool.terminate()
     return infos
+
+
+def worker_processes(num_proc: int, tasks: int) -> int:
+    """``num_proc``, capped at the work (one task file a process at least) and the cores; says so when capped."""
+    cores = spare_cores(0)
+    processes = max(1, min(num_proc, tasks, cores))
+    if processes < num_proc:
+        logger.info("--num-proc %d: parsing with %d process(es) (%d task file(s) to parse, %d core(s))",
+                    num_proc, processes, tasks, cores)
+    return processes
 
 
 def first_names(names: list[str], shown: int = 5) -> str:
