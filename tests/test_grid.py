@@ -219,14 +219,14 @@ def test_the_grid_takes_any_configuration_the_dataset_defines(tmp_path):
         from grid import dataset_configs
     finally:
         sys.path.remove(str(ROOT / "recipes"))
+    from stepinst_data.card.release import release
     from stepinst_data.dataset.configs import PRESETS, StepInstConfig
-    from stepinst_data.card.release import build_release
-    from stepinst_data.dataset.inputs import load_build_inputs
+    from stepinst_data.dataset.plan import BuildPlan
     from stepinst_data.sample import SAMPLE_NATINST, SAMPLE_STEPS
 
     mine = StepInstConfig(name="steps_one_example", steps="ordered", num_pos_examples=1)
-    build_release(load_build_inputs(SAMPLE_NATINST, steps=SAMPLE_STEPS, cache_dir=tmp_path / "cache"), tmp_path / "ds",
-                  [PRESETS["definition"], mine])
+    release(BuildPlan.of([PRESETS["definition"], mine]), SAMPLE_NATINST, tmp_path / "ds", SAMPLE_STEPS,
+            cache_dir=tmp_path / "cache")
     known = dataset_configs(str(tmp_path / "ds"))
     assert known == ["definition", "steps_one_example"] and dataset_configs("org/stepinst") is None
     recipe = find_recipe(CONFIGS, "t5-lm-adapt-base")

@@ -25,6 +25,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from ..dataset.manifest import MANIFEST
+
 logger = logging.getLogger(__name__)
 
 # Trainer arguments that change what is learned (the rest: logging, saving, hub, dataloader workers... do not).
@@ -40,7 +42,6 @@ TRAINER_KEYS = (
 # Script arguments that only say where things are, or which run this is.
 NOT_SETTINGS = {"seed", "output_dir", "run_name", "dataset_cache_dir", "resume_from_checkpoint", "config", "label"}
 LIBRARIES = ("stepinst", "torch", "transformers", "trl", "peft", "accelerate", "datasets")
-MANIFEST = "stepinst_build.json"
 
 
 def library_versions() -> dict[str, str | None]:
