@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from ..dataset.configs import StepInstConfig
 from ..dataset.export import ConfigFiles, export
 from ..dataset.inputs import BuildInputs
+from .croissant import write_release_croissant
 from .render import DEFAULT_REPO_ID, render_card
 
 
@@ -32,4 +33,5 @@ def build_release(
 
 
 def _card(folder, written, yaml_configs, yaml_infos, *, inputs: BuildInputs, repo_id: str) -> str:
+    write_release_croissant(folder, inputs, repo_id)  # beside the card: the manifest and data files are written
     return render_card(folder, inputs, written, yaml_configs, yaml_infos, repo_id)

@@ -35,6 +35,7 @@ from .stats import MANIFEST
 logger = logging.getLogger(__name__)
 
 CARD = "README.md"
+CROISSANT = "croissant.json"  # written by stepinst_data.card.croissant
 SHOWN = 5
 
 
@@ -73,7 +74,7 @@ def _manifest(out: Path) -> dict | None:
 
 def _written_by_stepinst(manifest: dict) -> set[str]:
     """The relative paths a build wrote: the card, the manifest and every data file it lists."""
-    written = {CARD, MANIFEST}
+    written = {CARD, MANIFEST, CROISSANT}
     for entry in manifest["configs"].values():
         files = entry.get("files") if isinstance(entry, dict) else None
         written.update(files.values() if isinstance(files, dict) else [])
