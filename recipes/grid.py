@@ -14,6 +14,8 @@ python recipes/grid.py --recipes t5-lm-adapt-base,qwen2.5-0.5b \
     --dataset ORG/stepinst --out runs/
 python recipes/grid.py --recipes qwen2.5-3b --configs definition,steps_ordered --seeds 1,2,3 \
     --dataset ORG/stepinst --out runs/ --num-processes 8 -- --report_to trackio
+python recipes/grid.py ... --runs-per-gpu 4 --gpus 0,1          # 4 runs at once on each of 2 GPUs
+python recipes/grid.py ... --launcher slurm --slurm-partition gpu --slurm-gpus-per-run 4 --slurm-time 12 [--no-wait]
 python recipes/compare.py runs/ --out table.md
 ```
 """
@@ -50,7 +52,7 @@ def make_parser() -> argparse.ArgumentParser:
     launch.add_argument("--gpus", default=None, help="comma-separated GPU ids to spread the runs over (default: $CUDA_VISIBLE_DEVICES, else every GPU as one group)")
     launch.add_argument("--launcher", choices=["here", "slurm", "local"], default="here",
                         help="here: this process runs them; slurm: one submitit job per run; local: submitit's local executor")
-    launch.add_argument("--slurm-partition", default=None, help="Slurm partition of the jobs")
+    launch.add_argument("--slurm-partition", default=None, help="Slurm partition of the jobs (default: the cluster's default partition)")
     launch.add_argument("--slurm-gpus-per-run", type=int, default=None, help="GPUs per job (default: --num-processes); the run trains on all of them")
     launch.add_argument("--slurm-time", type=float, default=24.0, help="hours per job before Slurm stops it (it is requeued and resumes)")
     launch.add_argument("--no-wait", action="store_true", help="submit the jobs, print their ids and return (slurm/local)")
@@ -82,7 +84,12 @@ def main(args: argparse.Namespace, overrides: list[str]) -> None:
     eval_args = ["--max_new_tokens", str(args.max_new_tokens), "--backend", args.backend, "--batch_size", str(args.eval_batch_size)]
     if args.limit is not None:
         eval_args += ["--limit", str(args.limit)]
-    processes = args.slurm_gpus_per_run if args.launcher != "here" and args.slurm_gpus_per_run else args.num_processes
+    processes = args.num_processes
+    if args.slurm_gpus_per_run is not None:
+        if args.launcher == "here" or args.num_processes not in (1, args.slurm_gpus_per_run):
+            raise ValueError(f"`--slurm-gpus-per-run {args.slurm_gpus_per_run}` is for `--launcher slurm|local`, and sets the "
+                             f"processes per run: drop `--num-processes {args.num_processes}` or make the two equal")
+        processes = args.slurm_gpus_per_run
     options = GridOptions(dataset=args.dataset, recipes_dir=RECIPES, overrides=overrides, processes=processes,
                           accelerate_config=args.accelerate_config and Path(args.accelerate_config),
                           eval_args=eval_args, instances_per_step=args.instances_per_step)

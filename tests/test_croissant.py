@@ -91,7 +91,7 @@ def test_verify_names_a_croissant_that_disagrees_with_the_folder(sample_build, t
     (folder / "croissant.json").write_text(json.dumps(metadata))
     args = ["verify", str(folder), "--natinst", str(SAMPLE_NATINST), "--steps", str(SAMPLE_STEPS), "--ratings", str(SAMPLE_RATINGS)]
     assert main(args) == 1
-    assert f"croissant.json: {changed['contentUrl']} has sha256 {'0' * 64}, the file has {sha256_file(folder / changed['contentUrl'])}" in capsys.readouterr().out
+    assert f"croissant.json: {changed['contentUrl']} has sha256 {'0' * 64}, the build recorded {sha256_file(folder / changed['contentUrl'])}" in capsys.readouterr().out
     (folder / "croissant.json").unlink()
     assert main(args) == 1
     assert "croissant.json: missing; rebuild the folder with `stepinst build`" in capsys.readouterr().out

@@ -173,12 +173,12 @@ def _pid_alive(pid: int) -> bool:
 
 
 def _only_build_files(folder: Path) -> bool:
-    """What a build writes into its temporary folder: the card, the manifest, Parquet files under data/."""
+    """What a build writes into its temporary folder: the card, the manifest, croissant.json, Parquet files under data/."""
     for path in folder.rglob("*"):
         relative = path.relative_to(folder).as_posix()
         if path.is_symlink():
             return False
-        if path.is_file() and relative not in (CARD, MANIFEST) and not (
+        if path.is_file() and relative not in (CARD, MANIFEST, CROISSANT) and not (
             relative.startswith("data/") and relative.endswith((".parquet", ".parquet.part"))
         ):
             return False
