@@ -99,6 +99,8 @@ with open(out.parent / "calls.txt", "a") as f:
     f.write(out.name + (" resume" if "--resume_from_checkpoint" in args else "") + "\\n")
 (out / "checkpoint-1").mkdir(exist_ok=True)
 (out / "checkpoint-1" / "trainer_state.json").write_text("{}")
+if "broken" in out.name:
+    sys.exit(3)
 if "slow" in out.name and "--resume_from_checkpoint" not in args:
     time.sleep(600)  # stopped by the test's preemption signal
 time.sleep(float(__import__("os").environ.get("FAKE_SECONDS", "0")))
@@ -128,19 +130,13 @@ def _calls(out: Path) -> list[str]:
     return path.read_text().splitlines() if path.exists() else []
 
 
-def test_submitit_local_runs_each_run_as_a_job_and_skips_done_ones(tmp_path, fake_recipes):
+def test_a_failed_job_is_reported_with_its_run_and_log(tmp_path, fake_recipes):
     pytest.importorskip("submitit")
     out = tmp_path / "runs"
-    runs = plan([find_recipe(CONFIGS, "qwen2.5-0.5b")], ["definition"], [1, 2], out)
-    options = GridOptions(dataset="d", recipes_dir=fake_recipes, python=sys.executable)
-    launcher = make_launcher("local", out, hours=1)
-    assert launcher.launch(grid_jobs(runs, options)) == {r.name: "new" for r in runs}
-    assert all(r.status() == "done" for r in runs) and sorted(_calls(out)) == sorted(r.name for r in runs)
-    recorded = json.loads((out / "submitit" / "jobs.json").read_text())
-    assert set(recorded) == {r.name for r in runs}
-    again = make_launcher("local", out, hours=1)
-    assert again.launch(grid_jobs(runs, options)) == {r.name: "done" for r in runs} and again.submitted == {}
-    assert len(_calls(out)) == 2  # nothing trained twice
+    (run,) = plan([find_recipe(CONFIGS, "qwen2.5-0.5b")], ["definition"], [1], out)
+    run.folder = out / "broken-run"
+    with pytest.raises(GridError, match=f"broken-run \\(job \\d+\\): broken-run failed \\(exit status 3\\); the end of {run.folder}/train.log"):
+        make_launcher("local", out, hours=1).launch(grid_jobs([run], GridOptions(dataset="d", recipes_dir=fake_recipes)))
 
 
 def test_a_preempted_job_requeues_and_resumes_from_its_checkpoint(tmp_path, fake_recipes):
@@ -165,7 +161,7 @@ def test_a_preempted_job_requeues_and_resumes_from_its_checkpoint(tmp_path, fake
     assert _calls(out) == ["slow-run", "slow-run resume"]
 
 
-def test_no_wait_prints_job_ids_and_a_rerun_waits_on_the_same_jobs(tmp_path, fake_recipes, monkeypatch):
+def test_no_wait_returns_job_ids_a_rerun_waits_on_them_and_then_skips_done_runs(tmp_path, fake_recipes, monkeypatch):
     pytest.importorskip("submitit")
     monkeypatch.setenv("FAKE_SECONDS", "1.5")
     out = tmp_path / "runs"
@@ -178,6 +174,10 @@ def test_no_wait_prints_job_ids_and_a_rerun_waits_on_the_same_jobs(tmp_path, fak
     second.launch(grid_jobs(runs, options))
     assert second.submitted == first.submitted  # picked up where the jobs were, none submitted twice
     assert all(r.status() == "done" for r in runs) and sorted(_calls(out)) == sorted(r.name for r in runs)
+    assert json.loads((out / "submitit" / "jobs.json").read_text()) == first.submitted
+    third = make_launcher("local", out, hours=1)
+    assert third.launch(grid_jobs(runs, options)) == {r.name: "done" for r in runs} and third.submitted == {}
+    assert len(_calls(out)) == 2  # nothing trained twice
 
 
 def test_cli_no_wait_needs_a_job_launcher(tmp_path):

@@ -141,6 +141,8 @@ class SubmititLauncher:
     cluster: Literal["slurm", "local"] = "slurm"
     parameters: dict = field(default_factory=dict)
     wait: bool = True
+    submitted: dict[str, str] = field(default_factory=dict, init=False)  # run name -> job id, after launch()
+    handles: dict = field(default_factory=dict, init=False)  # run name -> submitit Job, after launch()
 
     def launch(self, jobs: Sequence[GridJob]) -> dict[str, Status]:
         import submitit
@@ -207,11 +209,16 @@ class SubmititLauncher:
                 time.sleep(1)  # a job this process did not start: submitit cannot poll it, its pid can be
             try:
                 handle.result()
-            except Exception as e:  # submitit re-raises the job's own error, or says how it died
-                failures.append(f"{name} (job {handle.job_id}): {str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__}; "
-                                f"its logs: {self.folder} and the run's train.log / evaluate.log")
+            except Exception as e:  # submitit re-raises the job's own error (with its traceback), or says how it died
+                failures.append(f"{name} (job {handle.job_id}): {_reason(e)}; submitit's logs: {self.folder}")
         if failures:
             raise GridError("\n".join(failures) + "\nFix the cause and run the same grid command again: finished runs are skipped.")
+
+
+def _reason(error: Exception) -> str:
+    """The line of a failed job's error that says what failed: the grid's own message, else the last line."""
+    lines = [line.strip() for line in str(error).strip().splitlines() if line.strip()] or [type(error).__name__]
+    return next((line.split("GridError: ", 1)[1] for line in lines if "GridError: " in line), lines[-1])
 
 
 def _pid_alive(job_id: str) -> bool:
