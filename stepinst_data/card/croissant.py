@@ -127,8 +127,8 @@ def rai_fields(manifest: Mapping[str, Any], ratings: Mapping[str, Any] | None) -
         rai["rai:machineAnnotationTools"] = [f"{model} (prompt version {version})" for model in steps.get("models", {})
                                              for version in steps.get("prompt_versions", {})]
         rai["rai:dataPreprocessingProtocol"].append(
-            f"Step-by-step instructions generated from each task's definition: models {steps.get('models')}, prompt versions "
-            f"{steps.get('prompt_versions')}; steps store sha256 {steps.get('sha256')}.")
+            f"Step-by-step instructions generated from each task's definition: models {_counts(steps.get('models'))}; "
+            f"prompt versions {_counts(steps.get('prompt_versions'))}.")
     if ratings:
         rai["rai:dataAnnotationProtocol"] = (f"Human ratings of each task's steps on the rubric `{ratings['rubric']}`, integers "
                                              f"per criterion: " + "; ".join(f"{c}: {d}" for c, d in ratings["criteria"].items()))
@@ -139,6 +139,10 @@ def rai_fields(manifest: Mapping[str, Any], ratings: Mapping[str, Any] | None) -
             "Krippendorff's alpha (ordinal) between human annotators: "
             + (", ".join(f"{c} {a:.3f}" for c, a in agreement.items()) if agreement else "not computed (fewer than 2 annotators per task)"))
     return rai
+
+
+def _counts(counts: Mapping[str, int] | None) -> str:
+    return ", ".join(f"{name} ({n} tasks)" for name, n in (counts or {}).items()) or "none recorded"
 
 
 def croissant_metadata(schemas: Mapping[str, pa.Schema], manifest: Mapping[str, Any], descriptions: Mapping[str, str],
