@@ -14,6 +14,8 @@ python recipes/grid.py --recipes t5-lm-adapt-base,qwen2.5-0.5b \
     --dataset ORG/stepinst --out runs/
 python recipes/grid.py --recipes qwen2.5-3b --configs definition,steps_ordered --seeds 1,2,3 \
     --dataset ORG/stepinst --out runs/ --num-processes 8 -- --report_to trackio
+python recipes/grid.py ... --runs-per-gpu 4 --gpus 0,1          # 4 runs at once on each of 2 GPUs
+python recipes/grid.py ... --launcher slurm --slurm-partition gpu --slurm-gpus-per-run 4 --slurm-time 12 [--no-wait]
 python recipes/compare.py runs/ --out table.md
 ```
 """
@@ -46,6 +48,15 @@ def make_parser() -> argparse.ArgumentParser:
     parser.add_argument("--backend", choices=["hf", "vllm"], default="hf", help="evaluation backend (T5 always uses hf)")
     parser.add_argument("--eval-batch-size", type=int, default=16, help="evaluation: prompts per batch (hf)")
     parser.add_argument("--dry-run", action="store_true", help="print each run's state and commands, run nothing")
+    launch = parser.add_argument_group("launching (stepinst_data/evaluation/launch.py)")
+    launch.add_argument("--runs-per-gpu", type=int, default=1, help="runs at once on each GPU (group of --num-processes GPUs)")
+    launch.add_argument("--gpus", default=None, help="comma-separated GPU ids to spread the runs over (default: $CUDA_VISIBLE_DEVICES, else every GPU as one group)")
+    launch.add_argument("--launcher", choices=["here", "slurm", "local"], default="here",
+                        help="here: this process runs them; slurm: one submitit job per run; local: submitit's local executor")
+    launch.add_argument("--slurm-partition", default=None, help="Slurm partition of the jobs (default: the cluster's default partition)")
+    launch.add_argument("--slurm-gpus-per-run", type=int, default=None, help="GPUs per job (default: --num-processes); the run trains on all of them")
+    launch.add_argument("--slurm-time", type=float, default=24.0, help="hours per job before Slurm stops it (it is requeued and resumes)")
+    launch.add_argument("--no-wait", action="store_true", help="submit the jobs, print their ids and return (slurm/local)")
     return parser
 
 
@@ -58,27 +69,34 @@ def main(args: argparse.Namespace, overrides: list[str]) -> None:
     import logging
     import shlex
 
-    from stepinst_data.evaluation.grid import GridOptions, batch_plan, eval_command, execute, find_recipe, plan, train_command
+    from stepinst_data.evaluation.grid import GridOptions, batch_plan, eval_command, find_recipe, plan, train_command
+    from stepinst_data.evaluation.launch import grid_jobs, make_launcher
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     handler = logging.FileHandler(out / "grid.log", encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
-    grid_logger = logging.getLogger("stepinst_data.evaluation.grid")
-    grid_logger.addHandler(handler)
-    grid_logger.setLevel(logging.INFO)
+    for name in ("stepinst_data.evaluation.grid", "stepinst_data.evaluation.launch"):
+        logging.getLogger(name).addHandler(handler)
+        logging.getLogger(name).setLevel(logging.INFO)
 
     recipes = [find_recipe(RECIPES / "configs", name) for name in _split(args.recipes)]
     runs = plan(recipes, _split(args.configs), [int(s) for s in _split(args.seeds)], out, dataset_configs(args.dataset))
     eval_args = ["--max_new_tokens", str(args.max_new_tokens), "--backend", args.backend, "--batch_size", str(args.eval_batch_size)]
     if args.limit is not None:
         eval_args += ["--limit", str(args.limit)]
-    options = GridOptions(dataset=args.dataset, recipes_dir=RECIPES, overrides=overrides, processes=args.num_processes,
+    processes = args.num_processes
+    if args.slurm_gpus_per_run is not None:
+        if args.launcher == "here" or args.num_processes not in (1, args.slurm_gpus_per_run):
+            raise ValueError(f"`--slurm-gpus-per-run {args.slurm_gpus_per_run}` is for `--launcher slurm|local`, and sets the "
+                             f"processes per run: drop `--num-processes {args.num_processes}` or make the two equal")
+        processes = args.slurm_gpus_per_run
+    options = GridOptions(dataset=args.dataset, recipes_dir=RECIPES, overrides=overrides, processes=processes,
                           accelerate_config=args.accelerate_config and Path(args.accelerate_config),
                           eval_args=eval_args, instances_per_step=args.instances_per_step)
     if args.dry_run:
         for run in runs:
-            batch = batch_plan(run.recipe, overrides, args.num_processes, args.instances_per_step)
+            batch = batch_plan(run.recipe, overrides, processes, args.instances_per_step)
             status = run.status()
             print(f"# {run.name}: {status}")
             if status in ("new", "interrupted"):
@@ -86,7 +104,15 @@ def main(args: argparse.Namespace, overrides: list[str]) -> None:
             if status != "done":
                 print(shlex.join(eval_command(run, options)))
         return
-    found = execute(runs, options)
+    launcher = make_launcher(args.launcher, out, args.runs_per_gpu, args.gpus, processes, args.slurm_partition,
+                             args.slurm_time, wait=not args.no_wait)
+    found = launcher.launch(grid_jobs(runs, options))
+    if args.no_wait:
+        for name, job_id in launcher.submitted.items():
+            print(f"{name}\t{job_id}")
+        print(f"{len(launcher.submitted)} jobs queued or running (ids in {launcher.folder / 'jobs.json'}); "
+              "run the same command again to wait for them, or to pick up where they are")
+        return
     skipped = sum(status == "done" for status in found.values())
     print(f"{len(runs)} runs in {out}: {len(runs) - skipped} trained/evaluated now, {skipped} already done. "
           f"Compare them: python recipes/compare.py {out} --out {out / 'table.md'}")

@@ -42,6 +42,7 @@ COMMAND_MODULES = [
     "stepinst_data.commands.verify",
     "stepinst_data.commands.score",
     "stepinst_data.commands.references",
+    "stepinst_data.commands.lm_eval_tasks",
 ]
 
 

@@ -46,8 +46,9 @@ def train_tokenizer(texts: list[str], out: Path, pad: bool = True, seq2seq: bool
     return out
 
 
-def tiny_causal_lm(tokenizer_dir: Path, out: Path, always_eos: bool = False) -> Path:
-    """A 2-layer Llama; ``always_eos`` makes it predict EOS after every prompt (tests that generation stops)."""
+def tiny_causal_lm(tokenizer_dir: Path, out: Path, always_eos: bool = False, answer: str | None = None) -> Path:
+    """A 2-layer Llama; ``always_eos`` makes it predict EOS after every prompt (tests that generation stops);
+    ``answer`` (one token of the vocabulary) makes it answer every prompt with that token, then EOS."""
     import torch
     from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
@@ -56,7 +57,7 @@ def tiny_causal_lm(tokenizer_dir: Path, out: Path, always_eos: bool = False) -> 
     config = LlamaConfig(
         vocab_size=len(tok), hidden_size=48, intermediate_size=96, num_hidden_layers=2, num_attention_heads=4,
         num_key_value_heads=2, max_position_embeddings=2048, eos_token_id=tok.eos_token_id, bos_token_id=None,
-        pad_token_id=tok.pad_token_id, tie_word_embeddings=not always_eos,
+        pad_token_id=tok.pad_token_id, tie_word_embeddings=not (always_eos or answer),
     )
     model = LlamaForCausalLM(config)
     if always_eos:  # layers add nothing, every embedding is positive on dim 0, only EOS reads dim 0
@@ -67,6 +68,17 @@ def tiny_causal_lm(tokenizer_dir: Path, out: Path, always_eos: bool = False) -> 
             model.model.embed_tokens.weight[:, 0] = 1.0
             model.lm_head.weight.zero_()
             model.lm_head.weight[tok.eos_token_id, 0] = 1.0
+    if answer:  # the same bigram machine: every token -> the answer (dim 0), the answer -> EOS (dim 1)
+        (token,) = tok.encode(answer, add_special_tokens=False)
+        with torch.no_grad():
+            for layer in model.model.layers:
+                layer.self_attn.o_proj.weight.zero_()
+                layer.mlp.down_proj.weight.zero_()
+            model.model.embed_tokens.weight[:, :2] = torch.tensor([1.0, 0.0])
+            model.model.embed_tokens.weight[token, 1] = 10.0
+            model.lm_head.weight.zero_()
+            model.lm_head.weight[token, 0] = 1.0
+            model.lm_head.weight[tok.eos_token_id, 1] = 10.0
     model.save_pretrained(out)
     tok.save_pretrained(out)
     return out

@@ -185,8 +185,11 @@ def _fake_runner(calls: list[list[str]]):
 
 
 def test_a_finished_run_started_with_other_settings_is_never_skipped_as_one_more_seed(tmp_path, caplog):
-    from stepinst_data.evaluation.grid import execute
+    from stepinst_data.evaluation.launch import grid_jobs, make_launcher
     from stepinst_data.evaluation.run_record import GRID_REQUEST
+
+    def execute(runs, options, runner):
+        return make_launcher("here", tmp_path / "launch").launch(grid_jobs(runs, options, runner))
 
     recipe = find_recipe(CONFIGS, "t5-lm-adapt-base")
     runs = plan([recipe], ["definition"], [1, 2], tmp_path)

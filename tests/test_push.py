@@ -41,7 +41,7 @@ def test_push_uploads_every_file_in_one_commit(sample_build, hub_env, hub):
     remote = hub.files(REPO)
     assert remote.pop(".gitattributes")
     assert remote == local  # byte for byte, README.md and stepinst_build.json included
-    assert len(local) == 22  # README, manifest, 10 configs x 2 splits
+    assert len(local) == 23  # README, manifest, croissant.json, 10 configs x 2 splits
     assert len(hub.commits) == 1
     commit = hub.commits[0]
     assert result.commit_oid == commit["oid"] and result.revision == "main"
@@ -126,7 +126,7 @@ def test_cli_push_through_hf_endpoint_never_prints_the_token(sample_build, hub, 
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
 
     assert done.returncode == 0, done.stderr
-    assert f"pushed 22 files to datasets/{REPO} (main)" in done.stdout
+    assert f"pushed 23 files to datasets/{REPO} (main)" in done.stdout
     assert TOKEN not in done.stdout + done.stderr
     assert hub.commits[0]["header"]["summary"] == "release 0.1"
 
@@ -136,7 +136,7 @@ def test_dry_run_lists_the_files_and_sends_nothing(sample_build, hub_env, hub, c
 
     assert main(["push", str(sample_build), "--repo", REPO, "--dry-run"]) == 0  # no token needed
     out = capsys.readouterr().out
-    assert "dry run" in out and "data/steps_ordered/train-" in out and "22 files" in out
+    assert "dry run" in out and "data/steps_ordered/train-" in out and "23 files" in out
     assert hub.requests == []
 
 

@@ -234,9 +234,9 @@ def test_verify_a_hub_repo_downloads_only_the_manifest_and_data_files(sample_bui
     assert report.ok, report.problems
     assert report.files_compared == 20
     listed = {p for entry in _manifest(sample_build)["configs"].values() for p in entry["files"].values()}
-    assert {path for _, path in pushed.downloads} == {MANIFEST} | listed  # never README.md or .gitattributes
+    assert {path for _, path in pushed.downloads} == {MANIFEST, "croissant.json"} | listed  # never README.md or .gitattributes
     # Two configurations share a test file's bytes: the client fetches that blob once.
-    assert {path for method, path in pushed.downloads if method == "GET"} <= {MANIFEST} | listed
+    assert {path for method, path in pushed.downloads if method == "GET"} <= {MANIFEST, "croissant.json"} | listed
 
 
 def test_build_like_a_hub_repo_reads_only_its_manifest(sample_build, pushed, tmp_path):

@@ -21,6 +21,7 @@ import yaml
 
 from . import hub_metadata
 from ..dataset.manifest import MANIFEST, Manifest, ManifestError, read_manifest
+from ..dataset.outdir import CROISSANT
 
 logger = logging.getLogger(__name__)
 
@@ -76,6 +77,8 @@ def local_files(folder: str | os.PathLike) -> dict[str, Path]:
     """The files of a built folder that belong on the Hub: the card, the manifest, ``data/``."""
     folder = Path(folder)
     files = {"README.md": folder / "README.md", MANIFEST: folder / MANIFEST}
+    if (folder / CROISSANT).is_file():
+        files[CROISSANT] = folder / CROISSANT
     for path in sorted((folder / "data").rglob("*")):
         if path.is_file() and not any(part.startswith(".") for part in path.relative_to(folder).parts):
             files[path.relative_to(folder).as_posix()] = path

@@ -28,7 +28,8 @@ from ..dataset.outdir import CARD, check_out, leftover_path, swap_in
 from ..dataset.plan import BuildPlan
 from ..source.digest import BackgroundDigest
 from ..source.fetch import default_cache_dir, resolve_natinst
-from .render import render_card
+from .croissant import write_release_croissant
+from .render import DEFAULT_REPO_ID, render_card
 
 logger = logging.getLogger(__name__)
 
@@ -82,6 +83,7 @@ def release(
         manifest.card_sha256 = hashlib.sha256(card).hexdigest()  # the next build tells a hand-edited card by it
         (tmp / CARD).write_bytes(card)
         write_manifest(tmp, manifest)
+        write_release_croissant(tmp, manifest, inputs, plan.repo or DEFAULT_REPO_ID)  # the data files' Croissant
         swap_in(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

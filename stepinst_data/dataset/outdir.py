@@ -35,6 +35,7 @@ from .manifest import MANIFEST, recorded_output
 logger = logging.getLogger(__name__)
 
 CARD = "README.md"
+CROISSANT = "croissant.json"  # written by stepinst_data.card.croissant
 SHOWN = 5
 
 
@@ -69,7 +70,7 @@ Recorded = tuple[set[str], "str | None"]
 
 def foreign_files(out: Path, recorded: Recorded | None) -> list[str]:
     """Relative paths in ``out`` that stepinst did not write (links count as foreign; empty folders not)."""
-    written = {CARD, MANIFEST, *recorded[0]} if recorded else set()
+    written = {CARD, MANIFEST, CROISSANT, *recorded[0]} if recorded else set()
     foreign = []
     for path in sorted(out.rglob("*")):
         relative = path.relative_to(out).as_posix()
@@ -165,12 +166,12 @@ def _pid_alive(pid: int) -> bool:
 
 
 def _only_build_files(folder: Path) -> bool:
-    """What a build writes into its temporary folder: the card, the manifest, Parquet files under data/."""
+    """What a build writes into its temporary folder: the card, the manifest, croissant.json, Parquet files under data/."""
     for path in folder.rglob("*"):
         relative = path.relative_to(folder).as_posix()
         if path.is_symlink():
             return False
-        if path.is_file() and relative not in (CARD, MANIFEST) and not (
+        if path.is_file() and relative not in (CARD, MANIFEST, CROISSANT) and not (
             relative.startswith("data/") and relative.endswith((".parquet", ".parquet.part"))
         ):
             return False

@@ -20,7 +20,7 @@ import logging
 import os
 import subprocess
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -221,16 +221,20 @@ def eval_command(run: GridRun, options: GridOptions) -> list[str]:
     ]
 
 
-Runner = Callable[[list[str], Path], int]
+Runner = Callable[..., int]  # (command, log, env=None) -> exit status
 
 
-def run_logged(command: list[str], log: Path) -> int:
-    """Run ``command`` with its output appended to ``log``; return its exit status."""
+def run_logged(command: list[str], log: Path, env: Mapping[str, str] | None = None) -> int:
+    """Run ``command`` with its output appended to ``log``; return its exit status.
+
+    ``env`` adds variables for this run only (``CUDA_VISIBLE_DEVICES`` of its slot).
+    """
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "a", encoding="utf-8") as f:
         f.write(f"$ {' '.join(command)}\n")
         f.flush()
-        return subprocess.run(command, stdout=f, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"}).returncode
+        return subprocess.run(command, stdout=f, stderr=subprocess.STDOUT,
+                              env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}).returncode
 
 
 def _tail(path: Path, lines: int = 25) -> str:
@@ -268,35 +272,38 @@ def check_requests(runs: Sequence[GridRun], options: GridOptions, batches: dict[
                             "started with, or give this grid another `--out` (or move that folder away)")
 
 
-def execute(runs: Sequence[GridRun], options: GridOptions, runner: Runner = run_logged) -> dict[str, Status]:
-    """Train and evaluate every run that is not done, in order; stop at the first failure with its log's tail.
-
-    Returns each run's status as found before this call (``done`` runs were skipped).
-    """
+def batch_plans(runs: Sequence[GridRun], options: GridOptions) -> dict[str, BatchPlan]:
+    """Each recipe's split of the effective batch, logged once (and its packing warning) before any run starts."""
     batches = {r.recipe.name: batch_plan(r.recipe, options.overrides, options.processes, options.instances_per_step) for r in runs}
     for name, batch in batches.items():
         logger.info("%s: %d per device × %d accumulation × %d process(es) = %d instances per step",
                     name, batch.per_device, batch.accumulation, batch.processes, batch.instances)
         if batch.note:
             logger.warning(batch.note)
-    check_requests(runs, options, batches)
-    found: dict[str, Status] = {}
-    for index, run in enumerate(runs, start=1):
-        status = found[run.name] = run.status()
-        where = f"[{index}/{len(runs)}] {run.name}"
-        if status == "done":
-            logger.info("%s: skipped, already trained and evaluated", where)
-            continue
-        if status != "trained":
-            resume = status == "interrupted"
-            logger.info("%s: training%s (log: %s)", where, f" resumed from {last_checkpoint(run.folder).name}" if resume else "",
-                        run.folder / "train.log")
-            _check(runner(train_command(run, options, batches[run.recipe.name], resume), run.folder / "train.log"),
-                   run, "train.log")
-        logger.info("%s: evaluating (log: %s)", where, run.folder / "evaluate.log")
-        _check(runner(eval_command(run, options), run.folder / "evaluate.log"), run, "evaluate.log")
-        logger.info("%s: done", where)
-    return found
+    return batches
+
+
+def run_one(run: GridRun, options: GridOptions, batch: BatchPlan, runner: Runner = run_logged, where: str = "",
+            env: Mapping[str, str] | None = None) -> Status:
+    """Train (or resume) then evaluate ``run`` as its folder says; raise :class:`GridError` with the log's tail on a failure.
+
+    Returns the status found before (``done``: skipped). Launchers (:mod:`.launch`) call this, one run at a time or several.
+    """
+    status = run.status()
+    where = where or run.name
+    if status == "done":
+        logger.info("%s: skipped, already trained and evaluated", where)
+        return status
+    extra = {"env": dict(env)} if env else {}
+    if status != "trained":
+        resume = status == "interrupted"
+        logger.info("%s: training%s (log: %s)", where, f" resumed from {last_checkpoint(run.folder).name}" if resume else "",
+                    run.folder / "train.log")
+        _check(runner(train_command(run, options, batch, resume), run.folder / "train.log", **extra), run, "train.log")
+    logger.info("%s: evaluating (log: %s)", where, run.folder / "evaluate.log")
+    _check(runner(eval_command(run, options), run.folder / "evaluate.log", **extra), run, "evaluate.log")
+    logger.info("%s: done", where)
+    return status
 
 
 def _check(status: int, run: GridRun, log: str) -> None:

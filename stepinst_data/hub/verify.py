@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..card.croissant import CROISSANT, croissant_problems
 from ..card.release import release
 from ..dataset.configs import PRESETS
 from ..dataset.manifest import MANIFEST, Manifest, read_manifest, versions
@@ -113,7 +114,7 @@ def _download(repo_id: str, revision: str | None, endpoint: str | None, token: s
         if not manifest_only:
             logger.info("downloading %d data files of %s", len(listed), where)
             folder = Path(snapshot_download(
-                repo_id, repo_type=REPO_TYPE, revision=info.sha, allow_patterns=[MANIFEST, *listed], endpoint=endpoint, token=token
+                repo_id, repo_type=REPO_TYPE, revision=info.sha, allow_patterns=[MANIFEST, CROISSANT, *listed], endpoint=endpoint, token=token
             ))
     except EntryNotFoundError:
         raise VerifyError(f"{name}: no {MANIFEST}; this repo was not built by `stepinst build`, so there is nothing to verify it against") from None
@@ -252,6 +253,7 @@ def verify_release(
     cache = Path(cache_dir) if cache_dir else default_cache_dir()
     report = VerifyReport(notes=_version_notes(published.manifest))
     report.problems += check_files(published)
+    report.problems += croissant_problems(published.folder, published.manifest)
     inputs = check_inputs(published.manifest, natinst, steps, ratings, cache)
     report.problems += inputs.problems
     report.notes += inputs.notes
