@@ -64,6 +64,7 @@ def run_build(args: argparse.Namespace) -> int:
     inputs = load_build_inputs(
         args.natinst, args.steps, args.ratings, sampling, args.validation_tasks,
         args.num_proc, args.allow_missing_tasks, args.cache_dir, args.skip_empty_tasks, progress=progress,
+        steps_limits=options.steps_limits(args),
     )
     configs = _configs(args, inputs)
     written = build_release(inputs, args.out, configs, overwrite=args.overwrite,

@@ -13,7 +13,7 @@ from ..source.digest import BackgroundDigest
 from ..source.natinst import Sampling
 from ..stores.ratings import RatingsError, RatingsStore, read_ratings_store
 from ..source.fetch import default_cache_dir, resolve_natinst
-from ..stores.steps import StepsRecord, StepsStoreError, check_steps_for_tasks, read_steps_store
+from ..stores.steps import StepsLimits, StepsRecord, StepsStoreError, check_steps_for_tasks, read_steps_store
 from .store_audit import audit_steps_store
 from ..source.table import TaskTable, carve_validation, check_count, load_task_table, without_empty_tasks
 
@@ -132,12 +132,14 @@ def load_build_inputs(
     skip_empty_tasks: bool = False,
     progress: bool | None = None,
     hash_sources: bool = True,
+    steps_limits: StepsLimits = StepsLimits(),
 ) -> BuildInputs:
     """Parse the task files (or reuse the cached table) and read the stores.
 
     A listed task with an empty ``Instances`` list is refused unless ``skip_empty_tasks``.
     ``hash_sources``: hash the task files beside the parse, for the manifest of a build folder
-    (the datasets builder, which writes no manifest, turns it off).
+    (the datasets builder, which writes no manifest, turns it off). ``steps_limits``: a steps
+    record with more or longer steps is refused, naming its task and line.
     """
     check_count(num_proc)
     cache = Path(cache_dir) if cache_dir else default_cache_dir()
@@ -145,7 +147,7 @@ def load_build_inputs(
     request = BuildRequest(str(natinst), root, sampling, validation_tasks, allow_missing_tasks, cache, skip_empty_tasks)
     hashing = BackgroundDigest(root, allow_missing_tasks, cache, num_proc) if hash_sources else None
     try:
-        return _read_inputs(request, steps, ratings, num_proc, progress, hashing)
+        return _read_inputs(request, steps, ratings, num_proc, progress, hashing, steps_limits)
     except BaseException:
         if hashing:
             hashing.cancel()  # a failed load: nobody will read the digests
@@ -159,13 +161,14 @@ def _read_inputs(
     num_proc: int,
     progress: bool | None,
     hashing: BackgroundDigest | None,
+    steps_limits: StepsLimits = StepsLimits(),
 ) -> BuildInputs:
     """The task table and the stores, once the source is resolved (and its hashing started)."""
     root = request.root
     table = load_task_table(root, request.sampling, num_proc, request.allow_missing_tasks, request.cache_dir, progress)
     table = without_empty_tasks(table, root, request.skip_empty_tasks)
     table = carve_validation(table, request.validation_tasks, request.sampling.seed)
-    records = read_steps_store(steps) if steps else None
+    records = read_steps_store(steps, steps_limits) if steps else None
     if steps:
         _log_ignored_steps(steps, table)
     store = read_ratings_store(ratings) if ratings else None

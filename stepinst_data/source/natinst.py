@@ -87,22 +87,38 @@ def definition_sha256(definition: str) -> str:
 
 def check_task_name(name: str, where: str) -> str:
     """Refuse names that would escape the tasks folder (path separators, ``..``)."""
-    if not name or "/" in name or "\\" in name or ".." in name or name != name.strip():
+    if (not name or "/" in name or "\\" in name or ".." in name or name != name.strip()
+            or not name.isprintable()):
         raise NatInstError(
             f"{where}: invalid task name {name!r}: task names may not be empty or contain '/', "
-            "'\\', '..' or surrounding spaces. Fix the split list."
+            "'\\', '..', control characters or surrounding spaces. Fix the split list."
         )
     return name
 
 
 def read_split_list(path: Path) -> list[str]:
-    """Task names of one split list, one per line, verbatim (some are misspelled upstream)."""
-    names = []
-    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    """Task names of one split list, one per line, verbatim (some are misspelled upstream).
+
+    A name listed twice is refused: its rows would be built twice (duplicate ids in the references).
+    """
+    lines: dict[str, list[int]] = {}
+    try:
+        text = path.read_text(encoding="utf-8-sig")  # a byte order mark is the editor's, not a name's
+    except UnicodeDecodeError as e:
+        raise NatInstError(f"{path}: not UTF-8 ({e.reason} at byte {e.start}); re-save the split list as UTF-8") from None
+    for lineno, line in enumerate(text.split("\n"), start=1):  # \n, \r\n, \r (text mode); not U+2028 &c.
         name = line.strip()
         if name:
-            names.append(check_task_name(name, f"{path}:{lineno}"))
-    return names
+            lines.setdefault(check_task_name(name, f"{path}:{lineno}"), []).append(lineno)
+    repeated = {name: numbers for name, numbers in lines.items() if len(numbers) > 1}
+    if repeated:
+        shown = "; ".join(f"{name!r} on lines {', '.join(map(str, numbers))}" for name, numbers in list(repeated.items())[:5])
+        more = f"; ... (and {len(repeated) - 5} more)" if len(repeated) > 5 else ""
+        raise NatInstError(
+            f"{path}: {len(repeated)} task(s) listed more than once: {shown}{more}; a task is listed once "
+            "(twice would build its rows twice). Delete the repeated line(s)."
+        )
+    return list(lines)
 
 
 def read_splits(root: Path, split_name: str = "default") -> dict[str, list[str]]:
