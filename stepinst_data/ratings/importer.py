@@ -245,6 +245,9 @@ def import_ratings(
             f"{source}: {len(result.problems)} invalid row(s), nothing imported (fix them, or pass "
             f"--skip-invalid to import the valid rows):\n  {shown}"
         )
+    if not (result.imported or result.problems or result.already_stored):
+        logger.warning("%s holds no rating rows (a header only, or blank lines): 0 ratings imported; "
+                       "is it the sheet you meant to export?", source)
     if result.imported:
         append_ratings(into, result.imported, rubric, correct=correct)
     logger.info("%s: imported %d rating(s) into %s", source, len(result.imported), into)
