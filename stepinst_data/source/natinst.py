@@ -195,8 +195,13 @@ def _instances(raw: Any, path: Path, task_name: str, keep: list[int] | None = No
             output, text, inst_id = inst["output"], inst["input"], inst.get("id")
         except (KeyError, TypeError, AttributeError):
             raise NatInstError(f"{path}: Instances[{i}] needs 'input' and 'output' keys") from None
-        if not inst_id:
+        if inst_id is None:
             inst_id = derived_instance_id(task_name, i, str(text))
+        elif type(inst_id) is not str or not inst_id.strip():
+            raise NatInstError(
+                f"{path}: task {task_name}, Instances[{i}]: 'id' is {json.dumps(inst_id)[:40]}; an instance id is a "
+                "non-empty JSON string (old files leave it out, and stepinst derives one). Fix the task file."
+            )
         if not _has_reference(output):
             raise NatInstError(
                 f"{path}: instance {inst_id} (Instances[{i}]) has an empty 'output': every "
@@ -249,7 +254,8 @@ def parse_task(data: dict[str, Any], path: Path, name: str, split: str, sampling
     raw_instances = data["Instances"]
     total = len(raw_instances) if isinstance(raw_instances, list) else 0
     kept = sample_indices(name, split, total, sampling)
-    old = isinstance(data["Definition"], str) or any("id" not in i for i in data["Instances"][:1])
+    instances = _instances(raw_instances, path, name, kept)  # first: it refuses a non-list or a non-object
+    old = isinstance(data["Definition"], str) or any("id" not in i for i in raw_instances[:1])
     return Task(
         name=name,
         split=split,
@@ -257,7 +263,7 @@ def parse_task(data: dict[str, Any], path: Path, name: str, split: str, sampling
         categories=categories,
         positive_examples=_examples(data["Positive Examples"], path, "Positive Examples"),
         negative_examples=_examples(data.get("Negative Examples"), path, "Negative Examples"),
-        instances=_instances(raw_instances, path, name, kept),
+        instances=instances,
         num_instances_total=total,
         source=_as_list(data.get("Source")),
         url=_as_list(data.get("URL")),

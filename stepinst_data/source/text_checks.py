@@ -47,9 +47,10 @@ def check_text_fields(data: dict[str, Any], path: Path, task_name: str) -> None:
     ``input``/``output``, an example's text or the definition would silently change the rows.
     """
     fix = "Write the text as a JSON string in the task file (or remove the entry)."
-    definition = data.get("Definition")
-    if type(definition) is not str:
-        _check_text(definition, f"{path}: task {task_name}", "'Definition'", fix, lists=True)
+    for key in ("Definition", "Categories"):  # the category names the rows' group: 5 must not become "5"
+        value = data.get(key)
+        if type(value) is not str:
+            _check_text(value, f"{path}: task {task_name}", f"'{key}'", fix, lists=True)
     for key in ("Positive Examples", "Negative Examples"):
         examples = data.get(key)
         for i, ex in enumerate(examples if type(examples) is list else []):
