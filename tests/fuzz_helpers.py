@@ -134,7 +134,8 @@ def ref_read_task(raw: bytes, name: str) -> RefTask | None:
         raw = raw[len(BOM):]
     try:
         data = json.loads(raw.decode("utf-8"))
-    except ValueError:
+        json.dumps(data, ensure_ascii=False).encode("utf-8")  # a lone surrogate escape anywhere is not text
+    except ValueError:  # (UnicodeError is one)
         return None
     if type(data) is not dict or not all(k in data for k in ("Definition", "Categories", "Positive Examples", "Instances")):
         return None

@@ -237,6 +237,36 @@ def sample_indices(task_name: str, split: str, total: int, sampling: Sampling) -
     return sorted(rng.sample(range(total), limit))
 
 
+def _surrogate_at(value: Any, where: str) -> str | None:
+    """Where in ``value`` a string holds a lone surrogate (a ``\\ud800`` escape), or None."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return where
+        return None
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, item in items:
+        found = _surrogate_at(item, f"{where}[{key!r}]")
+        if found:
+            return found
+    return None
+
+
+def check_encodable(data: dict[str, Any], path: Path, name: str) -> None:
+    """Refuse a lone surrogate escape anywhere in the file: it is not text (no UTF-8 can hold it),
+    and would fail later, when the rows are written, without naming the file. (The typed decoder
+    refuses these files, so only the general path pays for this walk.)"""
+    try:
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        where = _surrogate_at(data, "") or "a value"
+        raise NatInstError(
+            f"{path}: task {name}, {where}: a lone surrogate escape (such as \\ud800) is not text; "
+            "fix the task file (re-download it, or write the character whole)"
+        ) from None
+
+
 def parse_task(data: dict[str, Any], path: Path, name: str, split: str, sampling: Sampling) -> Task:
     """Normalize one decoded task file and keep only its sampled instances."""
     if not isinstance(data, dict):
@@ -245,6 +275,7 @@ def parse_task(data: dict[str, Any], path: Path, name: str, split: str, sampling
     if missing:
         raise NatInstError(f"{path}: missing required key(s) {missing}; is this a SUP-NATINST task file?")
     check_text_fields(data, path, name)
+    check_encodable(data, path, name)
     definitions = _as_list(data["Definition"])
     categories = _as_list(data["Categories"])
     if not definitions or not definitions[0].strip():
@@ -288,7 +319,8 @@ def decode_task_file(raw: bytes) -> Any:
     try:
         return _FAST_DECODER.decode(raw)
     except msgspec.MsgspecError:
-        return json.loads(raw)
+        # decoded strictly: json.loads(bytes) would let UTF-8-encoded surrogates through
+        return json.loads(raw.decode(json.detect_encoding(raw)))
 
 
 # The typed fast path. Nearly every upstream file has one shape: lists of strings, instances with
