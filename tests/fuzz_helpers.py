@@ -17,6 +17,7 @@ import io
 import json
 import math
 import os
+import threading
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,6 +53,12 @@ def run_cli(argv: list[str]) -> Run:
             code = e.code if isinstance(e.code, int) else 2
         except BaseException:
             raise AssertionError(f"stepinst {' '.join(map(str, argv))} raised:\n{traceback.format_exc()}") from None
+    # A build refused after its inputs loaded (missing steps, ...) leaves the source hashing thread
+    # running (a daemon: a CLI process just exits); it may still write the cache, so wait for it
+    # before the example's temporary folder is removed.
+    for thread in threading.enumerate():
+        if thread.name == "source-digest":
+            thread.join()
     return Run(code, out.getvalue(), err.getvalue())
 
 
@@ -226,7 +233,9 @@ def task_bytes(draw, name: str) -> bytes:
         found = _parent(data, draw(st.sampled_from(PATHS)))
         if found:
             node, key = found
-            if kind == "delete":
+            if kind == "delete" and isinstance(node, dict):
+                node.pop(key, None)
+            elif kind == "delete":
                 del node[key]
             else:
                 node[key] = draw(BAD_VALUES) if kind == "set" else draw(st.sampled_from(ODD))

@@ -23,7 +23,7 @@ from stepinst_data.sample import SAMPLE_NATINST, SAMPLE_STEPS
 
 RECORDS = [json.loads(line) for line in SAMPLE_STEPS.read_text(encoding="utf-8").splitlines() if line.strip()]
 TASKS = [r["task_name"] for r in RECORDS]
-LIMITS = {"default": (32, 1000), "raised": (64, 5000)}
+LIMITS = {"default": (32, 4000), "raised": (64, 8000)}
 BAD = st.sampled_from([None, 5, 1.5, True, "", " ", [], {}, [5], [""], ["  "], "not a list"])
 FIELDS = ["task_name", "steps", "model", "prompt_version", "definition_sha256", "raw", "created_at", "usage"]
 
@@ -101,7 +101,7 @@ def steps_stores(draw) -> bytes:
         elif kind == "extra_field":
             record["note"] = draw(BAD)
         elif kind == "long_step":
-            record["steps"] = [*record.get("steps", ["x"])[:1], "y" * draw(st.sampled_from([999, 1000, 1001, 5000, 5001]))]
+            record["steps"] = [*record.get("steps", ["x"])[:1], "y" * draw(st.sampled_from([3999, 4000, 4001, 8000, 8001]))]
         elif kind == "many_steps":
             record["steps"] = [f"Step {k}." for k in range(draw(st.sampled_from([32, 33, 64, 65])))]
         elif kind == "padded_name":

@@ -182,13 +182,15 @@ def read_predictions(path: str | os.PathLike) -> dict[str, str]:
     return {i: r["prediction"] for i, r in _index_by_id(rows, path).items()}
 
 
-def score(predictions: dict[str, str], references: dict[str, dict]) -> dict[str, float]:
-    """The official result dict: overall, per category and per task, for each track present."""
+def score(predictions: dict[str, str], references: dict[str, dict], source: str = "predictions") -> dict[str, float]:
+    """The official result dict: overall, per category and per task, for each track present.
+
+    ``source`` names the predictions in an error (the file, for :func:`score_files`)."""
     extra = sorted(set(predictions) - set(references))
     if extra:
         shown = ", ".join(extra[:20]) + (f" … (+{len(extra) - 20} more)" if len(extra) > 20 else "")
         raise MetricsInputError(
-            f"{len(extra)} prediction id(s) are not in the references: {shown}. "
+            f"{source}: {len(extra)} prediction id(s) are not in the references: {shown}. "
             "Score against the references of the same split and config, or drop those lines."
         )
     results: dict[str, float] = {}
@@ -231,7 +233,7 @@ def instance_scores(predictions: dict[str, str], references: dict[str, dict]) ->
 
 
 def score_files(predictions: str | os.PathLike, references: str | os.PathLike) -> dict[str, float]:
-    return score(read_predictions(predictions), read_references(references))
+    return score(read_predictions(predictions), read_references(references), str(predictions))
 
 
 def reference_records(rows: Iterable[dict], track: str = "default") -> list[dict]:

@@ -60,15 +60,17 @@ class StepsLimits:
     """The most steps a task, and the most characters a step, that a build accepts.
 
     Every prompt of a task repeats its steps, so an unbounded list (5,000 steps of 1,000 characters
-    made 5 MB prompts) is a broken record, not data. The defaults leave room around what the
-    generator makes: its prompt asks for 2 to 8 one-sentence steps (the embedded sample has 3-4
-    steps of at most 78 characters), so 32 steps is four times that; 1,000 characters is a long
-    paragraph, a third of the longest definition in the real sample (3,027). Raise them with
+    made 5 MB prompts) is a broken record, not data. The defaults leave room around what real steps
+    hold: the generation prompt asks for 2 to 8 one-sentence steps (the embedded sample has 3-4, of
+    at most 78 characters), so 32 steps is four times the most it asks for; a step may quote a
+    definition's list (one sentence of task584's definition, its tag set, is 1,266 characters), and
+    4,000 characters is more than the longest definition of the real SUP-NATINST sample (3,027).
+    At both limits a task's steps stay under 130,000 characters. Raise them with
     ``--max-num-steps-per-task`` / ``--max-chars-per-step`` for steps written on purpose that way.
     """
 
     max_num_steps_per_task: int = 32
-    max_chars_per_step: int = 1000
+    max_chars_per_step: int = 4000
 
     def problem(self, task_name: str, steps: list[str]) -> str | None:
         """Why ``steps`` exceed the limits (naming the task, the count and the flag), or None."""
