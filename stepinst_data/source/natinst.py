@@ -20,7 +20,7 @@ from typing import Any
 
 import msgspec
 
-from .text_checks import NatInstError, check_text_fields
+from .text_checks import NatInstError, check_encodable, check_text_fields
 
 logger = logging.getLogger(__name__)
 
@@ -235,36 +235,6 @@ def sample_indices(task_name: str, split: str, total: int, sampling: Sampling) -
         return list(range(total))
     rng = random.Random(f"{sampling.seed}:{task_name}")
     return sorted(rng.sample(range(total), limit))
-
-
-def _surrogate_at(value: Any, where: str) -> str | None:
-    """Where in ``value`` a string holds a lone surrogate (a ``\\ud800`` escape), or None."""
-    if isinstance(value, str):
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            return where
-        return None
-    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
-    for key, item in items:
-        found = _surrogate_at(item, f"{where}[{key!r}]")
-        if found:
-            return found
-    return None
-
-
-def check_encodable(data: dict[str, Any], path: Path, name: str) -> None:
-    """Refuse a lone surrogate escape anywhere in the file: it is not text (no UTF-8 can hold it),
-    and would fail later, when the rows are written, without naming the file. (The typed decoder
-    refuses these files, so only the general path pays for this walk.)"""
-    try:
-        json.dumps(data, ensure_ascii=False).encode("utf-8")
-    except UnicodeEncodeError:
-        where = _surrogate_at(data, "") or "a value"
-        raise NatInstError(
-            f"{path}: task {name}, {where}: a lone surrogate escape (such as \\ud800) is not text; "
-            "fix the task file (re-download it, or write the character whole)"
-        ) from None
 
 
 def parse_task(data: dict[str, Any], path: Path, name: str, split: str, sampling: Sampling) -> Task:
