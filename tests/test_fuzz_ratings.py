@@ -17,7 +17,7 @@ import re
 import tempfile
 from pathlib import Path
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from fuzz_helpers import BOM, CHARS, assert_one_error_naming, examples, run_cli, snapshot
@@ -182,6 +182,7 @@ def _check_import(source: Path, rows: list[dict] | None, tmp: Path) -> None:
 
 @settings(max_examples=examples(80))
 @given(raw=sheets())
+@example(raw="task_name,annotator,correctness,completeness,order,overall\ntask1_a,alice,1,1,1,٣\n".encode())  # was read as 3
 def test_csv_import_writes_the_reference_records_or_one_error(raw):
     with tempfile.TemporaryDirectory() as tmp:
         source = Path(tmp) / "sheet.csv"

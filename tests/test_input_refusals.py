@@ -241,3 +241,72 @@ def test_readme_counts_the_tests_that_skip_without_the_real_sample():
     )
     readme = (tests.parent / "README.md").read_text(encoding="utf-8")
     assert f"Without `../shared/natinst` (the real SUP-NATINST sample, never\ncommitted) {count} tests skip" in readme
+
+
+# -- found by the property tests (tests/test_fuzz_*.py), kept as plain tests --------------------
+
+def _one_task_corpus(tmp_path: Path, raw: bytes) -> Path:
+    root = tmp_path / "natinst"
+    (root / "tasks").mkdir(parents=True)
+    (root / "splits" / "default").mkdir(parents=True)
+    (root / "tasks" / "task900_fuzz_qa.json").write_bytes(raw)
+    (root / "splits" / "default" / "train_tasks.txt").write_text("task900_fuzz_qa\n", encoding="utf-8")
+    (root / "splits" / "default" / "test_tasks.txt").write_text("", encoding="utf-8")
+    return root
+
+
+def _task(**changes) -> dict:
+    task = {"Definition": ["Answer."], "Categories": ["QA"], "Positive Examples": [],
+            "Instances": [{"id": "task900-1", "input": "q", "output": ["a"]}]}
+    return {**task, **changes}
+
+
+@pytest.mark.parametrize("raw, said", [
+    # a lone surrogate escape in an input: validate said "no problems", build failed at the Parquet write
+    # with "'utf-8' codec can't encode character '\ud800'" and no file name
+    (json.dumps(_task(Instances=[{"id": "task900-1", "input": "\ud800", "output": ["a"]}])).encode(),
+     "['Instances'][0]['input']: a lone surrogate escape"),
+    # UTF-8-encoded surrogate bytes (in a key nobody reads): json.loads(bytes) let them through
+    (json.dumps(_task(Extra="\ud800"), ensure_ascii=False).encode("utf-8", "surrogatepass"), "not valid JSON"),
+    # a number as an instance id became the text "5"; as a category, "7"
+    (json.dumps(_task(Instances=[{"id": 5, "input": "q", "output": ["a"]}])).encode(), "'id' is 5; an instance id is a non-empty JSON string"),
+    (json.dumps(_task(Categories=[7])).encode(), "'Categories'[0] is '7' (a JSON int, not a string)"),
+    # Instances as a number raised TypeError ('int' object is not subscriptable): a traceback
+    (json.dumps(_task(Instances=5)).encode(), "'Instances' must be a list"),
+])
+def test_broken_task_files_found_by_fuzzing_are_refused_naming_the_file(tmp_path, raw, said):
+    root = _one_task_corpus(tmp_path, raw)
+    before = snapshot(root)
+    check = run_cli(["validate", "--natinst", root, "--cache-dir", tmp_path / "cache"])
+    assert check.code == 1 and said in check.out and "task900_fuzz_qa.json" in check.out
+    out = tmp_path / "out"
+    run = run_cli(_build(root, out, "--cache-dir", tmp_path / "cache"))
+    # one line naming the file (it was "error: 1 task file(s) could not be read:" and the file on the next line)
+    assert_one_error_naming(run, str(root / "tasks" / "task900_fuzz_qa.json"))
+    assert not out.exists() and snapshot(root) == before
+
+
+def test_a_cancelled_source_digest_leaves_no_thread_writing_the_cache(tmp_path):
+    """A failed build's hashing thread still wrote the cache file after the build returned, while
+    the caller was removing the folder (found by the steps property test)."""
+    from stepinst_data.source.digest import BackgroundDigest
+
+    digest = BackgroundDigest(SAMPLE_NATINST, False, tmp_path / "cache")
+    digest.cancel()
+    assert not digest._thread.is_alive()
+
+
+def test_a_score_in_another_script_is_refused_not_read_as_a_number(tmp_path):
+    sheet = tmp_path / "sheet.csv"
+    sheet.write_text("task_name,annotator,correctness,completeness,order,overall\ntask1_a,alice,1,1,1,٣\n", encoding="utf-8")
+    run = run_cli(["rate", "import", sheet, "--ratings", tmp_path / "ratings.jsonl"])
+    assert_one_error_naming(run, str(sheet))
+    assert "'overall' must be an integer score, got '٣'" in run.err and not (tmp_path / "ratings.jsonl").exists()
+
+
+@pytest.mark.parametrize("line", [b"5\n", b"[1]\n", b'{"id": 7, "prediction": "x"}\n', b"\xe9\n"])
+def test_score_refuses_a_line_that_is_not_a_prediction_object(tmp_path, line):
+    refs, preds = tmp_path / "refs.jsonl", tmp_path / "preds.jsonl"
+    refs.write_text(json.dumps({"id": "t1-0", "references": ["a"]}) + "\n", encoding="utf-8")
+    preds.write_bytes(json.dumps({"id": "t1-0", "prediction": "a"}).encode() + b"\n" + line)
+    assert_one_error_naming(run_cli(["score", "--predictions", preds, "--references", refs]), f"{preds}:2:")

@@ -37,7 +37,7 @@ from ..stores.ratings import (
 logger = logging.getLogger(__name__)
 
 OTHER_DELIMITERS = {";": "semicolon", "\t": "tab", "|": "pipe"}
-_INTEGER = re.compile(r"^[+-]?\d+$")
+_INTEGER = re.compile(r"^[+-]?[0-9]+$")  # ASCII digits: "٣" is not silently read as 3
 
 
 @dataclass
