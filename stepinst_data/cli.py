@@ -70,6 +70,11 @@ def main(argv: list[str] | None = None) -> int:
         # Library errors are ValueError subclasses whose message names the file/task and the fix.
         print(f"error: {e}", file=sys.stderr)
         return 1
+    except OSError as e:  # the system refused (permissions, a full disk): one line naming the file, no traceback
+        where = f"{e.filename}: " if e.filename else ""
+        print(f"error: {where}{e.strerror or e}; check that the folder exists and is writable, and that the disk has space",
+              file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

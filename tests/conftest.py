@@ -3,15 +3,28 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, Phase, settings
 
 from stepinst_data.sample import SAMPLE_NATINST
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED_NATINST = REPO.parent / "shared" / "natinst"
+
+# Property tests (tests/test_fuzz_*.py). "ci", the default: each property runs the examples its
+# @settings(max_examples=...) names, the same ones every run (derandomized, no example database),
+# so CI is reproducible and bounded; a failure is reported as found (shrinking one can take minutes).
+# "long" (HYPOTHESIS_PROFILE=long): 20x the examples, random, failures shrunk to the
+# smallest and replayed first by the next run (the local example database).
+_COMMON = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+settings.register_profile("ci", derandomize=True, database=None, print_blob=True,
+                          phases=[Phase.explicit, Phase.generate], **_COMMON)
+settings.register_profile("long", **_COMMON)  # the examples: fuzz_helpers.examples
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
 @pytest.fixture(autouse=True)

@@ -105,6 +105,22 @@ def test_build_like_carries_the_recorded_repo(tmp_path, capsys):
     assert "datasets/their-org/x" in (other / "README.md").read_text() and read_manifest(other).plan.repo == "their-org/x"
 
 
+def test_raised_steps_limits_are_recorded_and_replayed_by_like(tmp_path, capsys):
+    from stepinst_data.stores.steps import StepsLimits
+
+    first, cache = tmp_path / "first", tmp_path / "cache"
+    assert main(["build", "--sample", "--configs", "steps_ordered", "--max-num-steps-per-task", "40", "--out", str(first),
+                 "--cache-dir", str(cache), "--no-progress"]) == 0
+    assert read_manifest(first).plan.steps_limits == StepsLimits(40, 4000)
+    again = tmp_path / "again"
+    assert main(["build", "--like", str(first), "--sample", "--out", str(again), "--cache-dir", str(cache), "--no-progress"]) == 0
+    assert read_manifest(again).plan.steps_limits == StepsLimits(40, 4000) and _tree(again) == _tree(first)
+    capsys.readouterr()
+    assert main(["build", "--like", str(first), "--sample", "--max-chars-per-step", "9000", "--out", str(tmp_path / "x"),
+                 "--cache-dir", str(cache), "--no-progress"]) == 1
+    assert "--max-chars-per-step" in capsys.readouterr().err and not (tmp_path / "x").exists()
+
+
 def _dead_pid() -> int:
     child = subprocess.Popen([sys.executable, "-c", "pass"])
     child.wait()

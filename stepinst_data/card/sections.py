@@ -17,7 +17,7 @@ from ..generation.prompt import prompt_text
 from ..generation.tokens import resolve_price
 from ..dataset.inputs import BuildInputs
 from ..dataset.manifest import Manifest
-from ..ratings.agreement import annotators, ordinal_alpha, reliability_matrix
+from ..ratings.agreement import annotators, format_agreement, ordinal_alpha, reliability_matrix
 from ..stores.ratings import RatingsStore
 from ..stores.steps import StepsRecord
 
@@ -123,7 +123,7 @@ def ratings_section(inputs: BuildInputs) -> str:
     lines += ["| criterion | definition shown to annotators | mean score | Krippendorff's alpha (ordinal) |", "|---|---|---:|---:|"]
     for c in rubric.criteria:
         score = mean(r[c.name] for r in humans)
-        alpha = f"{alphas[c.name]:.3f}" if alphas and c.name in alphas else "-"
+        alpha = format_agreement(alphas.get(c.name), "-") if alphas else "-"
         lines.append(f"| `{c.name}` | {c.description} | {score:.2f} | {alpha} |")
     if alphas is None:
         lines.append("\nAgreement is not reported: it needs two or more human annotators.")

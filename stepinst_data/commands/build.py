@@ -50,7 +50,7 @@ def register(subparsers) -> None:
 
 PARAMETER_FLAGS = (
     "configs", "max_num_instances_per_task", "max_num_instances_per_eval_task", "validation_tasks", "seed", "allow_missing_tasks",
-    "skip_empty_tasks",
+    "skip_empty_tasks", "max_num_steps_per_task", "max_chars_per_step",
 )
 """The options that make the plan (argparse destinations): ``--like`` takes them from a manifest instead."""
 
@@ -74,6 +74,7 @@ def run_build(args: argparse.Namespace) -> int:
         validation_tasks=args.validation_tasks,
         allow_missing_tasks=args.allow_missing_tasks,
         skip_empty_tasks=args.skip_empty_tasks,
+        steps_limits=options.steps_limits(args),
     )
     plan = msgspec.structs.replace(plan, repo=args.repo) if args.repo else plan  # --like carries the recorded repo
     built = release(plan, args.natinst, args.out, args.steps, args.ratings, cache_dir=args.cache_dir, num_proc=args.num_proc,

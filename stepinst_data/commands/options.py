@@ -16,6 +16,7 @@ import os
 from typing import Any
 
 from ..generation.client import ClientConfig
+from ..stores.steps import StepsLimits
 
 NATINST_HELP = (
     "SUP-NATINST: a checkout folder (tasks/ and splits/) or the URL of the repository archive, "
@@ -33,6 +34,16 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefau
         if action.default is None or action.default is False or action.default == argparse.SUPPRESS or "default:" in help_text:
             return help_text
         return super()._get_help_string(action)
+
+    def _format_usage(self, usage: Any, actions: Any, groups: Any, prefix: Any) -> str:
+        """A required flag whose old spelling is a positional shows as required (argparse brackets it:
+        the two sit in one group, but the usage lists positionals apart from flags)."""
+        text = super()._format_usage(usage, actions, groups, prefix)
+        for action in actions:
+            if getattr(action, "shown_required", False):
+                part = f"{action.option_strings[0]} {self._format_args(action, action.dest.upper())}"
+                text = text.replace(f"[{part}]", part)
+        return text
 
 
 def add_command(subparsers: Any, name: str, help: str, examples: tuple[str, ...] = (),
@@ -133,6 +144,16 @@ def add_build_inputs(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--skip-empty-tasks", action="store_true",
                         help="skip listed tasks whose Instances list is empty (default: refuse them); "
                              "they are listed in the build summary, manifest and card")
+    limits = StepsLimits()
+    parser.add_argument("--max-num-steps-per-task", type=positive_int, default=limits.max_num_steps_per_task,
+                        help="refuse a task whose steps record holds more steps (every prompt of the task repeats them)")
+    parser.add_argument("--max-chars-per-step", type=positive_int, default=limits.max_chars_per_step,
+                        help="refuse a task with a longer step (characters)")
+
+
+def steps_limits(args: argparse.Namespace) -> StepsLimits:
+    """The steps limits of ``--max-num-steps-per-task`` / ``--max-chars-per-step``."""
+    return StepsLimits(args.max_num_steps_per_task, args.max_chars_per_step)
 
 
 # -- model, tokens and client (steps generation and the LLM judge) ---------------------------

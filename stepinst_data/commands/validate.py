@@ -25,7 +25,7 @@ def run_validate(args: argparse.Namespace) -> int:
 
     options.resolve_corpus(args, ("steps", "ratings"))
     problems = validate_inputs(args.natinst, args.steps, args.ratings, args.allow_missing_tasks, args.cache_dir,
-                               skip_empty_tasks=args.skip_empty_tasks)
+                               skip_empty_tasks=args.skip_empty_tasks, steps_limits=options.steps_limits(args))
     for problem in problems:
         print(problem)
     if problems:

@@ -98,9 +98,10 @@ def load_build_inputs(
     table), as ``plan`` says. ``root`` is a folder: an archive URL is resolved by the caller
     (:func:`~stepinst_data.source.fetch.resolve_natinst`).
 
-    A listed task with an empty ``Instances`` list is refused unless ``plan.skip_empty_tasks``.
+    A listed task with an empty ``Instances`` list is refused unless ``plan.skip_empty_tasks``; a
+    steps record with more or longer steps than ``plan.steps_limits`` is refused, naming its task and line.
     """
-    records = read_steps_store(steps) if steps else None
+    records = read_steps_store(steps, plan.steps_limits) if steps else None
     store = read_ratings_store(ratings) if ratings else None
     root = Path(root)
     table = load_task_table(root, plan.sampling, num_proc, plan.allow_missing_tasks, cache_dir, progress)

@@ -15,6 +15,7 @@ from typing import Any
 import msgspec
 
 from ..source.natinst import Sampling
+from ..stores.steps import StepsLimits
 from .configs import PRESETS, StepInstConfig
 
 BUILDER_FIELDS = frozenset({"version", "data_dir", "data_files"})  # datasets.BuilderConfig fields stepinst never sets
@@ -69,6 +70,8 @@ class BuildPlan(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
         allow_missing_tasks: skip listed tasks without a task file instead of refusing.
         skip_empty_tasks: skip listed tasks with no instances instead of refusing.
         repo: the Hub repo the card names (None: a placeholder).
+        steps_limits: the most steps per task and characters per step accepted (recorded, so that
+            ``--like`` and ``verify`` rebuild a build made with raised limits).
     """
 
     configs: tuple[dict[str, Any], ...] | None = None
@@ -77,6 +80,7 @@ class BuildPlan(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
     allow_missing_tasks: bool = False
     skip_empty_tasks: bool = False
     repo: str | None = None
+    steps_limits: StepsLimits = msgspec.field(default_factory=StepsLimits)
 
     @classmethod
     def of(cls, configs: Sequence[StepInstConfig] | None = None, **parameters: Any) -> BuildPlan:

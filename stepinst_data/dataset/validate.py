@@ -11,7 +11,7 @@ from ..stores.ratings import RatingsError, read_ratings_store
 from ..source.fetch import resolve_natinst
 from ..source.table import empty_tasks_message, missing_tasks_message
 from .store_audit import audit_steps_store
-from ..stores.steps import check_steps_for_tasks, scan_steps_store
+from ..stores.steps import StepsLimits, check_steps_for_tasks, scan_steps_store
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +44,7 @@ def validate_inputs(
     allow_missing_tasks: bool = False,
     cache_dir: str | os.PathLike | None = None,
     skip_empty_tasks: bool = False,
+    steps_limits: StepsLimits = StepsLimits(),
 ) -> list[str]:
     """All problems found in the task files, the steps store and the ratings store.
 
@@ -56,7 +57,7 @@ def validate_inputs(
     except NatInstError as e:
         return [str(e)]
     if steps:
-        records, step_problems = scan_steps_store(steps)
+        records, step_problems = scan_steps_store(steps, steps_limits)
         problems += step_problems
         if records or not step_problems:
             built = [t for t in tasks if t.num_instances_total or not skip_empty_tasks]

@@ -103,27 +103,46 @@ def category_key(category: str) -> str:
     return "_".join(category.lower().split())
 
 
-def _read_jsonl(path: str | os.PathLike, required: Iterable[str], what: str) -> list[dict]:
+def _read_jsonl(path: str | os.PathLike, required: Iterable[str], what: str) -> list[tuple[int, dict]]:
+    """(line number, object) of each non-blank line; a line that is not a JSON object with the
+    ``required`` keys and a string ``id`` is refused, naming the file and line."""
     rows = []
-    with open(path, encoding="utf-8") as f:
-        for line_number, line in enumerate(f, start=1):
+    with open(path, "rb") as f:
+        for line_number, raw in enumerate(f, start=1):
+            where = f"{path}:{line_number}"
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as e:
+                raise MetricsInputError(f"{where}: not UTF-8 ({e.reason}); re-save the file as UTF-8") from None
             if not line.strip():
                 continue
             try:
                 row = json.loads(line)
             except json.JSONDecodeError as e:
-                raise MetricsInputError(f"{path}:{line_number}: not valid JSON ({e.msg}); each line must be one {what} object") from e
+                raise MetricsInputError(f"{where}: not valid JSON ({e.msg}); each line must be one {what} object") from None
+            if not isinstance(row, dict):
+                raise MetricsInputError(f"{where}: a {what} must be a JSON object, got {_describe(row)}")
             missing = [k for k in required if k not in row]
             if missing:
-                raise MetricsInputError(f"{path}:{line_number}: a {what} needs the key(s) {missing}; got {sorted(row)}")
-            rows.append(row)
+                raise MetricsInputError(f"{where}: a {what} needs the key(s) {missing}; got {sorted(row)}")
+            if type(row["id"]) is not str:
+                raise MetricsInputError(f"{where}: the {what}'s `id` must be a string, got {_describe(row['id'])}")
+            rows.append((line_number, row))
     return rows
 
 
-def _index_by_id(rows: list[dict], path: str | os.PathLike) -> dict[str, dict]:
+def _describe(value: object) -> str:
+    """A JSON value's type and a short repr, for messages (``null``, ``5 (a number)``, ...)."""
+    if value is None:
+        return "null"
+    kind = {bool: "a boolean", int: "a number", float: "a number", list: "a list", dict: "an object", str: "a string"}
+    return f"{json.dumps(value, ensure_ascii=False)[:40]} ({kind.get(type(value), type(value).__name__)})"
+
+
+def _index_by_id(rows: list[tuple[int, dict]], path: str | os.PathLike) -> dict[str, dict]:
     indexed: dict[str, dict] = {}
     duplicates = []
-    for row in rows:
+    for _, row in rows:
         if row["id"] in indexed:
             duplicates.append(row["id"])
         indexed[row["id"]] = row
@@ -135,26 +154,43 @@ def _index_by_id(rows: list[dict], path: str | os.PathLike) -> dict[str, dict]:
 def read_references(path: str | os.PathLike) -> dict[str, dict]:
     """id -> reference record; ``track`` defaults to ``default`` when absent, as upstream."""
     rows = _read_jsonl(path, ("id", "references"), "reference")
-    for row in rows:
+    for line_number, row in rows:
         row.setdefault("track", "default")
-        if not isinstance(row["references"], list) or not row["references"]:
-            raise MetricsInputError(f"{path}: id {row['id']!r}: `references` must be a non-empty list of strings")
+        refs = row["references"]
+        if not isinstance(refs, list) or not refs or not all(type(r) is str for r in refs):
+            raise MetricsInputError(f"{path}:{line_number}: id {row['id']!r}: `references` must be a non-empty list of "
+                                    f"strings, got {_describe(refs)}")
+        for key in ("track", "task_id", "task_category"):
+            if key in row and type(row[key]) is not str:
+                raise MetricsInputError(f"{path}:{line_number}: id {row['id']!r}: `{key}` must be a string, got {_describe(row[key])}")
+        if row["track"] not in TRACKS:
+            raise MetricsInputError(f"{path}:{line_number}: id {row['id']!r}: unknown `track` {row['track']!r}; "
+                                    f"one of {list(TRACKS)} (or leave it out: `default`)")
     return _index_by_id(rows, path)
 
 
 def read_predictions(path: str | os.PathLike) -> dict[str, str]:
-    """id -> prediction text."""
+    """id -> prediction text; a prediction that is not text (null, a number, a list) is refused:
+    scoring ``null`` as the text "None" or ``5`` as "5" would silently change the metrics."""
     rows = _read_jsonl(path, ("id", "prediction"), "prediction")
-    return {i: str(r["prediction"]) for i, r in _index_by_id(rows, path).items()}
+    for line_number, row in rows:
+        if type(row["prediction"]) is not str:
+            raise MetricsInputError(
+                f"{path}:{line_number}: id {row['id']!r}: `prediction` is {_describe(row['prediction'])}, not text; "
+                "write the model's output as a JSON string (an empty output is \"\")"
+            )
+    return {i: r["prediction"] for i, r in _index_by_id(rows, path).items()}
 
 
-def score(predictions: dict[str, str], references: dict[str, dict]) -> dict[str, float]:
-    """The official result dict: overall, per category and per task, for each track present."""
+def score(predictions: dict[str, str], references: dict[str, dict], source: str = "predictions") -> dict[str, float]:
+    """The official result dict: overall, per category and per task, for each track present.
+
+    ``source`` names the predictions in an error (the file, for :func:`score_files`)."""
     extra = sorted(set(predictions) - set(references))
     if extra:
         shown = ", ".join(extra[:20]) + (f" … (+{len(extra) - 20} more)" if len(extra) > 20 else "")
         raise MetricsInputError(
-            f"{len(extra)} prediction id(s) are not in the references: {shown}. "
+            f"{source}: {len(extra)} prediction id(s) are not in the references: {shown}. "
             "Score against the references of the same split and config, or drop those lines."
         )
     results: dict[str, float] = {}
@@ -197,7 +233,7 @@ def instance_scores(predictions: dict[str, str], references: dict[str, dict]) ->
 
 
 def score_files(predictions: str | os.PathLike, references: str | os.PathLike) -> dict[str, float]:
-    return score(read_predictions(predictions), read_references(references))
+    return score(read_predictions(predictions), read_references(references), str(predictions))
 
 
 def reference_records(rows: Iterable[dict], track: str = "default") -> list[dict]:

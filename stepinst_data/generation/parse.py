@@ -4,13 +4,15 @@ Accepted: numbered lines (``1.``, ``1)``, ``Step 1:``, markdown bold around the 
 bullets (``-``, ``*``, ``•``); indented lines and sub-items are folded into their step; an
 introduction before the first item and a closing remark after a blank line are dropped.
 Rejected: a refusal, a paragraph with no list, a single step, steps that merely repeat the
-definition. A rejection is never turned into an empty or fake record.
+definition, more or longer steps than a build accepts (:class:`StepsLimits`). A rejection is never turned into an empty or fake record.
 """
 
 from __future__ import annotations
 
 import re
 from difflib import SequenceMatcher
+
+from ..stores.steps import StepsLimits
 
 NUMBERED = re.compile(r"^(\s*)(?:\*\*|__)?(?:step\s*)?(\d{1,2})\s*[.):\-]\s*(?:\*\*|__)?\s*(.*)$", re.IGNORECASE)
 BULLET = re.compile(r"^(\s*)[-*•+]\s+(.*)$")
@@ -85,6 +87,13 @@ def parse_steps(text: str | None, definition: str) -> list[str]:
         raise StepsParseError("the answer is a paragraph, not a numbered list of steps")
     if len(steps) < 2:
         raise StepsParseError("the answer has a single step; break the task into at least 2 steps")
+    limits = StepsLimits()
+    if len(steps) > limits.max_num_steps_per_task:
+        raise StepsParseError(f"the answer has {len(steps)} steps; write at most {limits.max_num_steps_per_task}")
+    longest = max(steps, key=len)
+    if len(longest) > limits.max_chars_per_step:
+        raise StepsParseError(f"a step has {len(longest)} characters; keep each step under {limits.max_chars_per_step} "
+                              "characters (one sentence)")
     joined, target = _normalize(" ".join(steps)), _normalize(definition)
     if target and SequenceMatcher(None, joined, target, autojunk=False).ratio() >= REPEAT_RATIO:
         raise StepsParseError("the steps merely repeat the task definition; break it down into actions")

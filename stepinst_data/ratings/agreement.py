@@ -22,6 +22,20 @@ from typing import Any
 from ..stores.ratings import Rubric, is_llm
 
 KAPPA_WEIGHTS = "quadratic"
+AGREEMENT_DECIMALS = 3
+
+
+def round_agreement(value: float | None) -> float | None:
+    """An agreement figure (alpha, kappa, rho) as every output shows it: the card, and ``rate report``
+    as text and JSON. One rounding, here: rounding to 4 decimals and then printing 3 turned the
+    alpha 0.92651 into 0.926 in the report while the card said 0.927."""
+    return None if value is None else round(value, AGREEMENT_DECIMALS)
+
+
+def format_agreement(value: float | None, missing: str = "n/a") -> str:
+    """``value`` rounded by :func:`round_agreement`, with its 3 decimals; ``missing`` when undefined."""
+    rounded = round_agreement(value)
+    return missing if rounded is None else f"{rounded:.{AGREEMENT_DECIMALS}f}"
 
 
 @dataclass

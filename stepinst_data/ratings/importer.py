@@ -13,6 +13,7 @@ correction, becomes the rating, and the earlier one stays in the store as its hi
 from __future__ import annotations
 
 import csv
+import io
 import json
 import logging
 import os
@@ -28,6 +29,7 @@ from ..stores.ratings import (
     RatingsStore,
     Rubric,
     append_ratings,
+    parse_rubric,
     read_ratings_store,
     validate_record,
 )
@@ -35,7 +37,7 @@ from ..stores.ratings import (
 logger = logging.getLogger(__name__)
 
 OTHER_DELIMITERS = {";": "semicolon", "\t": "tab", "|": "pipe"}
-_INTEGER = re.compile(r"^[+-]?\d+$")
+_INTEGER = re.compile(r"^[+-]?[0-9]+$")  # ASCII digits: "٣" is not silently read as 3
 
 
 @dataclass
@@ -48,9 +50,23 @@ class ImportResult:
     corrected: list[str] = field(default_factory=list)
 
 
+def read_text(path: Path, encoding: str = "utf-8") -> str:
+    """The whole file as text; a file that is not UTF-8 (a Latin-1 or Windows-1252 export) is refused
+    naming the file, the line and the fix, instead of Python's bare codec error."""
+    data = path.read_bytes()
+    try:
+        return data.decode(encoding)
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        raise RatingsError(
+            f"{path}:{line}: not UTF-8 (byte 0x{data[e.start]:02x} at offset {e.start}); the file was saved in another "
+            "encoding (Latin-1, Windows-1252?): re-save it as UTF-8 (a spreadsheet's \"CSV UTF-8\") and import it again"
+        ) from None
+
+
 def read_csv_rows(path: Path, rubric: Rubric, delimiter: str = ",") -> Iterator[tuple[str, dict[str, Any]]]:
     """(``file:line``, row) pairs of a CSV whose header is ``task_name,annotator,<criterion>...[,comment]``."""
-    with open(path, encoding="utf-8-sig", newline="") as f:
+    with io.StringIO(read_text(path, "utf-8-sig"), newline="") as f:
         reader = csv.reader(f, delimiter=delimiter)
         header = [h.strip() for h in next(reader, [])]
         _check_header(path, header, rubric, delimiter)
@@ -98,14 +114,13 @@ def _cell(key: str, value: str, rubric: Rubric) -> Any:
 
 def read_jsonl_rows(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
     """(``file:line``, record) pairs of a JSONL file; a rubric header line is checked by the caller."""
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            try:
-                yield f"{path}:{lineno}", json.loads(line)
-            except json.JSONDecodeError as e:
-                yield f"{path}:{lineno}", {"__error__": f"malformed JSON ({e.msg})"}
+    for lineno, line in enumerate(read_text(path).split("\n"), start=1):
+        if not line.strip():
+            continue
+        try:
+            yield f"{path}:{lineno}", json.loads(line)
+        except json.JSONDecodeError as e:
+            yield f"{path}:{lineno}", {"__error__": f"malformed JSON ({e.msg})"}
 
 
 def read_rows(path: Path, rubric: Rubric, delimiter: str = ",") -> list[tuple[str, Any]]:
@@ -114,7 +129,7 @@ def read_rows(path: Path, rubric: Rubric, delimiter: str = ",") -> list[tuple[st
     if path.suffix.lower() in (".jsonl", ".json"):
         rows = list(read_jsonl_rows(path))
         if rows and isinstance(rows[0][1], dict) and "rubric" in rows[0][1]:
-            other = Rubric.from_dict(rows[0][1]["rubric"])
+            other = parse_rubric(rows[0][1]["rubric"], rows[0][0])
             if other != rubric:
                 raise RatingsError(f"{rows[0][0]}: made with rubric {other.name!r}, the target store uses {rubric.name!r}")
             rows = rows[1:]
@@ -230,6 +245,9 @@ def import_ratings(
             f"{source}: {len(result.problems)} invalid row(s), nothing imported (fix them, or pass "
             f"--skip-invalid to import the valid rows):\n  {shown}"
         )
+    if not (result.imported or result.problems or result.already_stored):
+        logger.warning("%s holds no rating rows (a header only, or blank lines): 0 ratings imported; "
+                       "is it the sheet you meant to export?", source)
     if result.imported:
         append_ratings(into, result.imported, rubric, correct=correct)
     logger.info("%s: imported %d rating(s) into %s", source, len(result.imported), into)

@@ -29,9 +29,9 @@ def build_report(store: RatingsStore, top: int = 5, source: str = "") -> dict[st
         criteria[c] = {
             "distribution": {str(s): counts.get(s, 0) for s in range(rubric.min_score, rubric.max_score + 1)},
             "mean": round(mean(r[c] for r in human_records), 4) if human_records else None,
-            "alpha_ordinal": _round(ag.ordinal_alpha(ag.reliability_matrix(records, c, humans), rubric)),
-            "kappa_pairs": [{"a": p.a, "b": p.b, "n": p.n, "kappa": _round(p.kappa)} for p in pairs],
-            "kappa_mean": _round(mean(defined)) if defined else None,
+            "alpha_ordinal": ag.round_agreement(ag.ordinal_alpha(ag.reliability_matrix(records, c, humans), rubric)),
+            "kappa_pairs": [{"a": p.a, "b": p.b, "n": p.n, "kappa": ag.round_agreement(p.kappa)} for p in pairs],
+            "kappa_mean": ag.round_agreement(mean(defined)) if defined else None,
         }
     summaries = ag.task_summaries(records, rubric, humans)
     return {
@@ -51,16 +51,13 @@ def build_report(store: RatingsStore, top: int = 5, source: str = "") -> dict[st
     }
 
 
-def _round(value: float | None) -> float | None:
-    return None if value is None else round(value, 4)
-
-
 def _rounded(values: dict[str, Any]) -> dict[str, Any]:
-    return {k: _round(v) if isinstance(v, float) else v for k, v in values.items()}
+    return {k: ag.round_agreement(v) if isinstance(v, float) else v for k, v in values.items()}
 
 
 def _fmt(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.3f}"
+    """Agreement figures are already rounded once (:func:`~.agreement.round_agreement`): no second rounding."""
+    return ag.format_agreement(value)
 
 
 def format_report(report: dict[str, Any]) -> str:

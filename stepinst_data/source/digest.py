@@ -164,15 +164,17 @@ class BackgroundDigest:
 
     The decoder holds the GIL and ``hashlib`` does not, so on the cores the parse leaves free
     (``min(8, cores - num_proc)`` threads, at least one) the digests cost a build little wall time.
-    A daemon thread: a build that fails calls :meth:`cancel` and exits at once, without waiting
-    for the hashing nor caching a partial result.
+    A daemon thread: a build that fails calls :meth:`cancel`, which stops the hashing before the
+    next file (caching no partial result) and waits only for the files in flight, so no thread
+    still writes into the cache after a failed build returned (a caller may delete it at once).
     """
 
     def __init__(self, root: Path, allow_missing_tasks: bool, cache_dir: Path | None, num_proc: int = 1):
         self._future: Future[SourceDigest] = Future()
         self._stop = threading.Event()
         args = (root, allow_missing_tasks, cache_dir, min(8, spare_cores(num_proc)))
-        threading.Thread(target=self._run, args=args, name="source-digest", daemon=True).start()
+        self._thread = threading.Thread(target=self._run, args=args, name="source-digest", daemon=True)
+        self._thread.start()
 
     def _run(self, root: Path, allow_missing_tasks: bool, cache_dir: Path | None, threads: int) -> None:
         try:
@@ -185,5 +187,8 @@ class BackgroundDigest:
         return self._future.result()
 
     def cancel(self) -> None:
-        """Stop before the next file (the build failed: nobody will read the digests)."""
+        """Stop before the next file (the build failed: nobody will read the digests), and wait for the
+        files being hashed: found by the property tests, whose temporary folders were still written
+        by this thread (the cache file) while they were being removed."""
         self._stop.set()
+        self._thread.join()

@@ -21,7 +21,7 @@ from typing import Any
 
 import msgspec
 
-from .text_checks import NatInstError, check_text_fields
+from .text_checks import NatInstError, check_encodable, check_text_fields
 
 logger = logging.getLogger(__name__)
 
@@ -88,22 +88,38 @@ def definition_sha256(definition: str) -> str:
 
 def check_task_name(name: str, where: str) -> str:
     """Refuse names that would escape the tasks folder (path separators, ``..``)."""
-    if not name or "/" in name or "\\" in name or ".." in name or name != name.strip():
+    if (not name or "/" in name or "\\" in name or ".." in name or name != name.strip()
+            or not name.isprintable()):
         raise NatInstError(
             f"{where}: invalid task name {name!r}: task names may not be empty or contain '/', "
-            "'\\', '..' or surrounding spaces. Fix the split list."
+            "'\\', '..', control characters or surrounding spaces. Fix the split list."
         )
     return name
 
 
 def read_split_list(path: Path) -> list[str]:
-    """Task names of one split list, one per line, verbatim (some are misspelled upstream)."""
-    names = []
-    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    """Task names of one split list, one per line, verbatim (some are misspelled upstream).
+
+    A name listed twice is refused: its rows would be built twice (duplicate ids in the references).
+    """
+    lines: dict[str, list[int]] = {}
+    try:
+        text = path.read_text(encoding="utf-8-sig")  # a byte order mark is the editor's, not a name's
+    except UnicodeDecodeError as e:
+        raise NatInstError(f"{path}: not UTF-8 ({e.reason} at byte {e.start}); re-save the split list as UTF-8") from None
+    for lineno, line in enumerate(text.split("\n"), start=1):  # \n, \r\n, \r (text mode); not U+2028 &c.
         name = line.strip()
         if name:
-            names.append(check_task_name(name, f"{path}:{lineno}"))
-    return names
+            lines.setdefault(check_task_name(name, f"{path}:{lineno}"), []).append(lineno)
+    repeated = {name: numbers for name, numbers in lines.items() if len(numbers) > 1}
+    if repeated:
+        shown = "; ".join(f"{name!r} on lines {', '.join(map(str, numbers))}" for name, numbers in list(repeated.items())[:5])
+        more = f"; ... (and {len(repeated) - 5} more)" if len(repeated) > 5 else ""
+        raise NatInstError(
+            f"{path}: {len(repeated)} task(s) listed more than once: {shown}{more}; a task is listed once "
+            "(twice would build its rows twice). Delete the repeated line(s)."
+        )
+    return list(lines)
 
 
 def read_splits(root: Path, split_name: str = "default") -> dict[str, list[str]]:
@@ -180,8 +196,13 @@ def _instances(raw: Any, path: Path, task_name: str, keep: list[int] | None = No
             output, text, inst_id = inst["output"], inst["input"], inst.get("id")
         except (KeyError, TypeError, AttributeError):
             raise NatInstError(f"{path}: Instances[{i}] needs 'input' and 'output' keys") from None
-        if not inst_id:
+        if inst_id is None:
             inst_id = derived_instance_id(task_name, i, str(text))
+        elif type(inst_id) is not str or not inst_id.strip():
+            raise NatInstError(
+                f"{path}: task {task_name}, Instances[{i}]: 'id' is {json.dumps(inst_id)[:40]}; an instance id is a "
+                "non-empty JSON string (old files leave it out, and stepinst derives one). Fix the task file."
+            )
         if not _has_reference(output):
             raise NatInstError(
                 f"{path}: instance {inst_id} (Instances[{i}]) has an empty 'output': every "
@@ -225,6 +246,7 @@ def parse_task(data: dict[str, Any], path: Path, name: str, split: str, sampling
     if missing:
         raise NatInstError(f"{path}: missing required key(s) {missing}; is this a SUP-NATINST task file?")
     check_text_fields(data, path, name)
+    check_encodable(data, path, name)
     definitions = _as_list(data["Definition"])
     categories = _as_list(data["Categories"])
     if not definitions or not definitions[0].strip():
@@ -234,12 +256,13 @@ def parse_task(data: dict[str, Any], path: Path, name: str, split: str, sampling
     raw_instances = data["Instances"]
     total = len(raw_instances) if isinstance(raw_instances, list) else 0
     kept = sample_indices(name, split, total, sampling)
-    old = isinstance(data["Definition"], str) or any("id" not in i for i in data["Instances"][:1])
+    instances = _instances(raw_instances, path, name, kept)  # first: it refuses a non-list or a non-object
+    old = isinstance(data["Definition"], str) or any("id" not in i for i in raw_instances[:1])
     return _task(
         name, split, data.get,
         _examples(data["Positive Examples"], path, "Positive Examples"),
         _examples(data.get("Negative Examples"), path, "Negative Examples"),
-        _instances(raw_instances, path, name, kept), total, old,
+        instances, total, old,
     )
 
 
@@ -279,7 +302,8 @@ def decode_task_file(raw: bytes) -> Any:
     try:
         return _FAST_DECODER.decode(raw)
     except msgspec.MsgspecError:
-        return json.loads(raw)
+        # decoded strictly: json.loads(bytes) would let UTF-8-encoded surrogates through
+        return json.loads(raw.decode(json.detect_encoding(raw)))
 
 
 # The typed fast path. Nearly every upstream file has one shape: lists of strings, instances with

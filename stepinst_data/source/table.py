@@ -159,6 +159,8 @@ def _parse_to_cache(
                 info, line = result
                 f.write(line)
                 infos.append(info)
+            if len(errors) == 1:
+                raise NatInstError(errors[0])  # one line naming the file
             if errors:
                 raise NatInstError(f"{len(errors)} task file(s) could not be read:\n  " + "\n  ".join(errors))
     finally:

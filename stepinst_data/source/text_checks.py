@@ -7,6 +7,7 @@ prompt or vanish. The checks run over plain decoded values, before any object is
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Iterator
 from pathlib import Path
@@ -47,9 +48,10 @@ def check_text_fields(data: dict[str, Any], path: Path, task_name: str) -> None:
     ``input``/``output``, an example's text or the definition would silently change the rows.
     """
     fix = "Write the text as a JSON string in the task file (or remove the entry)."
-    definition = data.get("Definition")
-    if type(definition) is not str:
-        _check_text(definition, f"{path}: task {task_name}", "'Definition'", fix, lists=True)
+    for key in ("Definition", "Categories"):  # the category names the rows' group: 5 must not become "5"
+        value = data.get(key)
+        if type(value) is not str:
+            _check_text(value, f"{path}: task {task_name}", f"'{key}'", fix, lists=True)
     for key in ("Positive Examples", "Negative Examples"):
         examples = data.get(key)
         for i, ex in enumerate(examples if type(examples) is list else []):
@@ -80,3 +82,33 @@ def _instances_with_non_text(instances: list[Any]) -> Iterator[int]:
         ):
             continue
         yield i
+
+
+def _surrogate_at(value: Any, where: str) -> str | None:
+    """Where in ``value`` a string holds a lone surrogate (a ``\\ud800`` escape), or None."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return where
+        return None
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, item in items:
+        found = _surrogate_at(item, f"{where}[{key!r}]")
+        if found:
+            return found
+    return None
+
+
+def check_encodable(data: dict[str, Any], path: Path, name: str) -> None:
+    """Refuse a lone surrogate escape anywhere in the file: it is not text (no UTF-8 can hold it),
+    and would fail later, when the rows are written, without naming the file. (The typed decoder
+    refuses these files, so only the general path pays for this walk.)"""
+    try:
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        where = _surrogate_at(data, "") or "a value"
+        raise NatInstError(
+            f"{path}: task {name}, {where}: a lone surrogate escape (such as \\ud800) is not text; "
+            "fix the task file (re-download it, or write the character whole)"
+        ) from None

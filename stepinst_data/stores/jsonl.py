@@ -11,6 +11,8 @@ cost money or a person's time, and any process can be killed mid-write. So:
   never a record: it is appended to ``<file>.torn`` (kept for inspection, never deleted) and cut
   off, so it cannot become a malformed middle line. Exactly one newline check: no blank line.
 - :func:`write_lines` rewrites a whole file atomically (see :mod:`stepinst_data.atomic`).
+- A write the system refuses (a read-only folder, a full disk) raises :class:`StoreWriteError`,
+  one line naming the store and the fix.
 - :func:`store_lock`: one lock file per store, ``<store>.lock`` (filelock). Every writer holds it
   while it writes: a run (steps generation, batch collect) for the whole run, refused at once when
   another run holds it; a single append (the rating page, ``rate import``, the LLM judge) for
@@ -25,7 +27,8 @@ import logging
 import os
 import socket
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -44,6 +47,25 @@ class StoreBusyError(ValueError):
     """Another process holds a store's lock; the message names the store and the holder."""
 
 
+class StoreWriteError(ValueError):
+    """The system refuses to write a store (a read-only folder, a full disk); the message names
+    the store, the file and the fix, instead of a raw ``OSError`` traceback."""
+
+
+@contextmanager
+def _writing(store: Path) -> Iterator[None]:
+    """Turn an ``OSError`` raised while writing ``store`` (or its lock, or its ``.torn`` file) into one line."""
+    try:
+        yield
+    except OSError as e:
+        target = Path(e.filename) if e.filename else store
+        which = "" if target == store else f" ({target})"
+        raise StoreWriteError(
+            f"{store}: cannot write the store{which}: {e.strerror or e}; make its folder {store.parent} writable "
+            "(or free some space), or give the store a path in a writable folder"
+        ) from None
+
+
 def append_lines(path: str | os.PathLike, lines: Iterable[str]) -> int:
     """Append JSON lines (no newline inside) in one fsynced write; return how many were written.
 
@@ -55,24 +77,25 @@ def append_lines(path: str | os.PathLike, lines: Iterable[str]) -> int:
         if "\n" in line:
             raise ValueError(f"{path}: a JSONL line cannot hold a newline: {line[:80]!r}")
         data.append(line + "\n")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    repair_tail(path)
-    if not data:
-        return 0
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
-    try:
-        payload = "".join(data).encode("utf-8")
-        while payload:  # a regular file takes it in one write; a short write is finished, not lost
-            payload = payload[os.write(fd, payload):]
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    with _writing(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        repair_tail(path)
+        if not data:
+            return 0
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+        try:
+            payload = "".join(data).encode("utf-8")
+            while payload:  # a regular file takes it in one write; a short write is finished, not lost
+                payload = payload[os.write(fd, payload):]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
     return len(data)
 
 
 def write_lines(path: str | os.PathLike, lines: Iterable[str]) -> None:
     """Replace the whole file by these JSON lines, atomically (old or new content, never a part)."""
-    with atomic_write(path) as f:
+    with _writing(Path(path)), atomic_write(path) as f:
         for line in lines:
             f.write(line + "\n")
 
@@ -134,15 +157,20 @@ class StoreLock:
         self._lock = FileLock(str(self.lock_file), timeout=wait)
 
     def acquire(self) -> StoreLock:
-        self.lock_file.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            self._lock.acquire()
-        except Timeout:
-            raise StoreBusyError(
-                f"{self.path} is locked by another running process ({self._holder()}; lock file {self.lock_file}). "
-                "Wait for it to finish or stop it, then run again: two writers on one store would interleave records."
-            ) from None
-        self.lock_file.write_text(_whoami(), encoding="utf-8")  # flock is on the descriptor: writing keeps it
+        with _writing(self.path):
+            self.lock_file.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                self._lock.acquire()
+            except Timeout:
+                raise StoreBusyError(
+                    f"{self.path} is locked by another running process ({self._holder()}; lock file {self.lock_file}). "
+                    "Wait for it to finish or stop it, then run again: two writers on one store would interleave records."
+                ) from None
+            try:
+                self.lock_file.write_text(_whoami(), encoding="utf-8")  # flock is on the descriptor: writing keeps it
+            except OSError:
+                self._lock.release()
+                raise
         return self
 
     def release(self) -> None:

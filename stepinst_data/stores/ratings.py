@@ -134,7 +134,10 @@ def validate_record(data: Any, rubric: Rubric, where: str) -> dict[str, Any]:
                 f"{where}: {name}={score} is outside the scale {rubric.min_score}-{rubric.max_score}"
             )
         record[name] = score
-    record["comment"] = str(data.get("comment") or "")
+    comment = data.get("comment")
+    if comment is not None and type(comment) is not str:
+        raise RatingsError(f"{where}: 'comment' must be text (a JSON string) or absent, got {json.dumps(comment)[:40]}")
+    record["comment"] = comment or ""
     return record
 
 
@@ -155,12 +158,14 @@ def read_ratings_store(path: str | os.PathLike) -> RatingsStore:
                 if not line.endswith(b"\n"):  # the last line, cut short by a crash mid-write
                     logger.warning("%s: ignoring a truncated last line (interrupted write)", where)
                     break
+                if lineno == 1 and _looks_like_csv(path, line):
+                    raise RatingsError(_csv_given_message(path)) from None
                 reason = f"malformed JSON ({e.msg})" if isinstance(e, json.JSONDecodeError) else f"not UTF-8 ({e.reason})"
                 raise RatingsError(f"{where}: {reason}") from None
             if isinstance(data, dict) and "rubric" in data:
                 if records:
                     raise RatingsError(f"{where}: the rubric header must be the first line")
-                rubric = Rubric.from_dict(data["rubric"])
+                rubric = parse_rubric(data["rubric"], where)
                 continue
             record = validate_record(data, rubric, where)
             key = (record["task_name"], record["annotator"])
@@ -178,6 +183,36 @@ def read_ratings_store(path: str | os.PathLike) -> RatingsStore:
             records[index] = record
             seen[key] = (index, lineno)
     return RatingsStore(rubric, records, history)
+
+
+def parse_rubric(data: Any, where: str) -> Rubric:
+    """A rubric from its JSON form; a malformed one is refused naming ``where``, never a KeyError."""
+    try:
+        rubric = Rubric.from_dict(data)
+        names = rubric.criterion_names
+        if not names or len(set(names)) != len(names) or not all(isinstance(n, str) and n for n in names):
+            raise ValueError("the criteria need distinct, non-empty names")
+        if rubric.min_score > rubric.max_score:
+            raise ValueError("min_score is above max_score")
+        if rubric.aggregate_criterion not in rubric.criterion_names:
+            raise ValueError(f"aggregate_criterion {rubric.aggregate_criterion!r} is not one of the criteria")
+        return rubric
+    except (KeyError, TypeError, ValueError, AttributeError) as e:
+        raise RatingsError(
+            f"{where}: not a valid rubric ({type(e).__name__}: {e}); the format is DEFAULT_RUBRIC.to_dict(): "
+            '{"name", "criteria": [{"name", "description"}], "min_score", "max_score", "aggregate_criterion"}'
+        ) from None
+
+
+def _looks_like_csv(path: Path, first_line: bytes) -> bool:
+    return path.suffix.lower() in (".csv", ".tsv") or first_line.lstrip(b"\xef\xbb\xbf").startswith(b"task_name")
+
+
+def _csv_given_message(path: Path) -> str:
+    return (
+        f"{path}: this is a CSV sheet, not a ratings store (JSONL with a rubric header); import it into a store "
+        f"first: `stepinst rate import {path} --ratings ratings.jsonl`, then pass --ratings ratings.jsonl"
+    )
 
 
 def write_ratings_store(path: str | os.PathLike, store: RatingsStore) -> None:

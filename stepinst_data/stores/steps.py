@@ -55,37 +55,88 @@ def utc_now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def _parse_record(line: str, where: str) -> StepsRecord:
+@dataclass(frozen=True)
+class StepsLimits:
+    """The most steps a task, and the most characters a step, that a build accepts.
+
+    Every prompt of a task repeats its steps, so an unbounded list (5,000 steps of 1,000 characters
+    made 5 MB prompts) is a broken record, not data. The defaults leave room around what real steps
+    hold: the generation prompt asks for 2 to 8 one-sentence steps (the embedded sample has 3-4, of
+    at most 78 characters), so 32 steps is four times the most it asks for; a step may quote a
+    definition's list (one sentence of task584's definition, its tag set, is 1,266 characters), and
+    4,000 characters is more than the longest definition of the real SUP-NATINST sample (3,027).
+    At both limits a task's steps stay under 130,000 characters. Raise them with
+    ``--max-num-steps-per-task`` / ``--max-chars-per-step`` for steps written on purpose that way.
+    """
+
+    max_num_steps_per_task: int = 32
+    max_chars_per_step: int = 4000
+
+    def problem(self, task_name: str, steps: list[str]) -> str | None:
+        """Why ``steps`` exceed the limits (naming the task, the count and the flag), or None."""
+        if len(steps) > self.max_num_steps_per_task:
+            return (f"task {task_name!r} has {len(steps)} steps, more than the limit of {self.max_num_steps_per_task} "
+                    f"per task; regenerate fewer steps, or pass --max-num-steps-per-task {len(steps)} to accept them")
+        for i, step in enumerate(steps, start=1):
+            if len(step) > self.max_chars_per_step:
+                return (f"task {task_name!r}: step {i} has {len(step):,} characters, more than the limit of "
+                        f"{self.max_chars_per_step:,}; shorten it, or pass --max-chars-per-step {len(step)} to accept it")
+        return None
+
+
+def _string_field(data: dict, key: str, where: str, required: bool = True) -> str:
+    """A record's text field, exactly as stored: a number or null is refused, never turned into text."""
+    value = data.get(key, None if required else "")
+    if type(value) is not str:
+        shown = "null" if value is None else f"{json.dumps(value)[:40]} (a JSON {type(value).__name__})"
+        raise StepsStoreError(f"{where}: {key!r} must be a string, got {shown}; fix or delete this line")
+    return value
+
+
+def _parse_record(line: str, where: str, limits: StepsLimits | None = None) -> StepsRecord:
     data = json.loads(line)
     if not isinstance(data, dict):
         raise StepsStoreError(f"{where}: a record must be a JSON object")
     missing = [k for k in REQUIRED_FIELDS if k not in data]
     if missing:
         raise StepsStoreError(f"{where}: record is missing field(s) {missing}")
+    name = _string_field(data, "task_name", where)
+    if not name or name != name.strip():
+        raise StepsStoreError(
+            f"{where}: task name {name!r} is empty or has leading/trailing spaces; no task is named so "
+            "(stepinst never strips a name silently): write the name exactly as in the split list"
+        )
     steps = data["steps"]
     if not isinstance(steps, list) or not all(isinstance(s, str) for s in steps):
-        raise StepsStoreError(f"{where}: 'steps' must be a list of strings (task {data['task_name']!r})")
+        raise StepsStoreError(f"{where}: 'steps' must be a list of strings (task {name!r})")
     if not steps or not all(s.strip() for s in steps):
         raise StepsStoreError(
-            f"{where}: task {data['task_name']!r} has empty steps; regenerate them with "
+            f"{where}: task {name!r} has empty steps; regenerate them with "
             "`stepinst steps generate` or delete the line."
         )
+    too_many = limits.problem(name, steps) if limits else None
+    if too_many:
+        raise StepsStoreError(f"{where}: {too_many}")
+    usage = data.get("usage")
+    if usage is not None and not isinstance(usage, dict):
+        raise StepsStoreError(f"{where}: 'usage' must be an object of token counts or null (task {name!r})")
     return StepsRecord(
-        task_name=str(data["task_name"]),
+        task_name=name,
         steps=steps,
-        raw=str(data.get("raw", "")),
-        model=str(data["model"]),
-        prompt_version=str(data["prompt_version"]),
-        definition_sha256=str(data["definition_sha256"]),
-        created_at=str(data.get("created_at", "")),
-        usage=data.get("usage"),
+        raw=_string_field(data, "raw", where, required=False),
+        model=_string_field(data, "model", where),
+        prompt_version=_string_field(data, "prompt_version", where),
+        definition_sha256=_string_field(data, "definition_sha256", where),
+        created_at=_string_field(data, "created_at", where, required=False),
+        usage=usage,
     )
 
 
-def scan_steps_store(path: str | os.PathLike) -> tuple[dict[str, StepsRecord], list[str]]:
+def scan_steps_store(path: str | os.PathLike, limits: StepsLimits | None = None) -> tuple[dict[str, StepsRecord], list[str]]:
     """Records by task name (last record wins) and every problem found, each naming its line.
 
     A torn last line (no newline after it: the write was interrupted) is skipped with a warning.
+    ``limits``: refuse records with more or longer steps (what a build accepts); None: no limit.
     """
     path = Path(path)
     if not path.is_file():
@@ -98,7 +149,7 @@ def scan_steps_store(path: str | os.PathLike) -> tuple[dict[str, StepsRecord], l
             continue
         where = f"{path}:{lineno}"
         try:
-            record = _parse_record(raw_line.decode("utf-8"), where)
+            record = _parse_record(raw_line.decode("utf-8"), where, limits)
         except (json.JSONDecodeError, UnicodeDecodeError) as e:
             reason = f"malformed JSON ({e.msg})" if isinstance(e, json.JSONDecodeError) else f"not UTF-8 ({e.reason})"
             if lineno == len(lines):
@@ -113,9 +164,9 @@ def scan_steps_store(path: str | os.PathLike) -> tuple[dict[str, StepsRecord], l
     return records, problems
 
 
-def read_steps_store(path: str | os.PathLike) -> dict[str, StepsRecord]:
+def read_steps_store(path: str | os.PathLike, limits: StepsLimits | None = None) -> dict[str, StepsRecord]:
     """All records by task name; raises on the first problem (see :func:`scan_steps_store`)."""
-    records, problems = scan_steps_store(path)
+    records, problems = scan_steps_store(path, limits)
     if problems:
         more = f" (and {len(problems) - 1} more; run `stepinst validate`)" if len(problems) > 1 else ""
         raise StepsStoreError(problems[0] + more)
