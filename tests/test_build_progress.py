@@ -22,7 +22,7 @@ def test_bars_on_a_terminal_unless_asked_not_to(tmp_path, monkeypatch, flag, sho
     assert main(args) == 0
     err = terminal.getvalue()
     assert ("Parsing task files" in err) is shown
-    assert ("Writing 8 configurations" in err) is shown
+    assert ("Writing 9 configurations" in err) is shown
     if shown:  # the bar counts tasks x configurations: the sample's 12 tasks in each of 8 instance configs
         assert "96/96" in err
 
