@@ -1,7 +1,7 @@
 """Evaluate a model on a stepinst test split exactly as the official SUP-NATINST evaluation does.
 
-Greedy decoding (at most 128 new tokens, length-sorted batches, a batch stops when every sequence
-has ended), predictions written in the official JSONL format, scored with
+Greedy decoding (at most 128 new tokens, length-sorted batches sized to the GPU's free memory, a
+batch stops when every sequence has ended; bfloat16 on a GPU, float32 on CPU unless ``--dtype`` says), predictions written in the official JSONL format, scored with
 :mod:`stepinst_data.evaluation.metrics` (exact match, ROUGE-L; overall, per category, per task).
 Writes into ``--output_dir``: ``predictions.jsonl``, ``references.jsonl``, ``scores.jsonl`` (per
 instance, for paired tests), ``metrics.json``, ``metrics.md``, ``categories.png`` and ``run.json``
@@ -40,11 +40,13 @@ class EvalArguments:
     output_dir: str | None = field(default=None, metadata={"help": "results folder (default: eval/<model folder name>-<config>)"})
     label: str | None = field(default=None, metadata={"help": "row label in comparisons (default: the base model's name)"})
     backend: Literal["hf", "vllm"] = field(default="hf", metadata={"help": "transformers generate, or vLLM (causal LMs)"})
-    batch_size: int = field(default=16, metadata={"help": "prompts per generation batch (hf)"})
+    batch_size: int = field(default=512, metadata={"help": "most prompts per generation batch (hf); the token budget decides below that"})
+    max_batch_tokens: int | None = field(default=None, metadata={"help": "most rows x (longest prompt + new tokens) per batch (hf); default: what fits the GPU's free memory, no limit on CPU"})
+    compile: bool = field(default=False, metadata={"help": "static KV cache, compiled by transformers on a GPU (hf); pays off on long evaluations"})
     max_new_tokens: int = field(default=128, metadata={"help": "official: 128"})
     max_source_length: int = field(default=1024, metadata={"help": "prompt tokens kept"})
     truncation_side: Literal["left", "right"] | None = field(default=None, metadata={"help": "default: as trained; left (causal), right (T5)"})
-    dtype: str = field(default="auto", metadata={"help": "auto, float32, bfloat16, float16"})
+    dtype: Literal["auto", "bfloat16", "float16", "float32"] = field(default="auto", metadata={"help": "auto: bfloat16 on a GPU, float32 on CPU (recorded in run.json)"})
     device: str | None = field(default=None, metadata={"help": "default: cuda if available, else cpu (hf)"})
     limit: int | None = field(default=None, metadata={"help": "the first N rows only (smoke tests; kept apart in comparisons)"})
     dataset_cache_dir: str | None = field(default=None, metadata={"help": "datasets cache folder"})
@@ -54,7 +56,7 @@ def main(args: EvalArguments) -> None:
     import logging
     from pathlib import Path
 
-    from stepinst_data.evaluation.predict import predict
+    from stepinst_data.evaluation.predict import predict, resolve_dtype
     from stepinst_data.evaluation.report import Run, write_run_reports
     from stepinst_data.evaluation.run_record import EvalRecord, read_train_record, write_eval_record, write_scores
     from stepinst_data.evaluation.training import RecipeError, load_instance_split
@@ -66,10 +68,11 @@ def main(args: EvalArguments) -> None:
         rows = rows.select(range(min(args.limit, len(rows))))
     trained = read_train_record(args.model_name_or_path)
     side = args.truncation_side or trained.get("truncation", {}).get("side")
+    dtype = resolve_dtype(args.dtype, _device(args.device))
     predictions, truncated, backend = predict(
         args.model_name_or_path, list(rows["prompt"]), args.backend, batch_size=args.batch_size,
         max_new_tokens=args.max_new_tokens, max_source_length=args.max_source_length, truncation_side=side,
-        dtype=args.dtype, device=args.device,
+        dtype=dtype, device=args.device, max_batch_tokens=args.max_batch_tokens, compile=args.compile,
     )
     if truncated:
         logging.getLogger("evaluate").warning("%d of %d prompts were longer than %d tokens and were truncated",
@@ -86,10 +89,17 @@ def main(args: EvalArguments) -> None:
         truncated_prompts=truncated, backend=backend,
         categories=sorted(set(rows["category"])), tasks=sorted(set(rows["task_name"])),
     )
+    record.settings.update({"dtype": dtype, "max_new_tokens": args.max_new_tokens, "backend": backend})
     run = Run(folder, record, write_scores(folder, rows, predictions))
     write_run_reports(run)
     write_eval_record(folder, record)  # last: its presence marks a finished evaluation
     print(f"{folder}: exact_match {run.exact_match:.2f}  rougeL {run.rouge_l:.2f}")
+
+
+def _device(device: str | None) -> str:
+    import torch
+
+    return device or ("cuda" if torch.cuda.is_available() else "cpu")
 
 
 def make_parser():
