@@ -53,6 +53,7 @@ class Seq2SeqScriptArguments:
     truncation_side: Literal["left", "right"] = field(default="right", metadata={"help": "side a too-long source is cut from"})
     max_train_samples: int | None = field(default=None, metadata={"help": "use only the first N training rows"})
     dataset_cache_dir: str | None = field(default=None, metadata={"help": "datasets cache folder"})
+    pad_to_multiple_of: int | None = field(default=None, metadata={"help": "pad batches to a multiple of N tokens (length buckets for `--torch_compile`)"})
 
 
 def tk_instruct_training_arguments():
@@ -113,7 +114,8 @@ def build_trainer(script_args, training_args):
         model=model,
         args=training_args,
         train_dataset=train_dataset,
-        data_collator=DataCollatorForSeq2Seq(tokenizer, model=model, label_pad_token_id=-100),
+        data_collator=DataCollatorForSeq2Seq(tokenizer, model=model, label_pad_token_id=-100,
+                                             pad_to_multiple_of=script_args.pad_to_multiple_of),
         processing_class=tokenizer,
     )
     return trainer, tokenizer, report, pad_token_set
