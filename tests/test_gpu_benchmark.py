@@ -226,3 +226,29 @@ def test_a_layout_that_is_not_16_instances_per_step_is_refused(tmp_path):
 def test_known_bf16_peaks_and_result_file_names(name, peak, slug):
     gpu = _gpu_module()
     assert gpu.peak_of(name)[0] == peak and gpu.slug(name) == slug
+
+
+DEVICE_SCRIPT = ROOT / "benchmarks" / "gpu_device.sh"
+
+
+def test_device_script_runs_the_benchmark_and_copies_the_result_and_log_to_out(tmp_path):
+    """The GPU run's one command, at tiny size on CPU (this Python's packages instead of the carried wheels)."""
+    out, result = tmp_path / "out", tmp_path / "results" / "gpu_tiny.json"
+    out.mkdir()
+    env = {**os.environ, "STEPINST_DEVICE_CHECK": "cpu", "OUT": str(out), "HF_HOME": str(tmp_path / "hf_home"),
+           "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}", "TMPDIR": str(tmp_path)}
+    done = subprocess.run(["bash", str(DEVICE_SCRIPT), "--tiny", "--models", "qwen2.5-0.5b", "--out", str(result)],
+                          cwd=ROOT, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-3000:] + done.stdout[-3000:]
+    assert sorted(p.name for p in out.iterdir()) == ["gpu_tiny.json", "gpu_tiny.log"]
+    report = json.loads((out / "gpu_tiny.json").read_text(encoding="utf-8"))
+    assert [m["name"] for m in report["models"]] == ["qwen2.5-0.5b"] and report["tiny"] is True
+    assert f"wrote {result}" in (out / "gpu_tiny.log").read_text(encoding="utf-8")
+
+
+def test_device_script_lists_the_wheels_to_carry_without_torch():
+    done = subprocess.run(["bash", str(DEVICE_SCRIPT), "prepare", "--list"], cwd=ROOT, capture_output=True, text=True,
+                          env={**os.environ, "PYTHON": sys.executable})
+    assert done.returncode == 0, done.stderr
+    names = {line.split("==")[0] for line in done.stdout.split()}
+    assert {"trl", "datasets", "transformers", "rouge-score"} <= names and "torch" not in names
