@@ -27,9 +27,9 @@ def _env() -> dict[str, str]:
 
 
 @pytest.mark.parametrize(("recipe", "processes", "expected"), [
-    ("qwen2.5-0.5b", 1, (8, 2)),       # the YAML's own split
+    ("qwen2.5-0.5b", 1, (16, 1)),      # the YAML's own layout: one micro-batch of 16
     ("qwen2.5-0.5b", 8, (2, 1)),       # 8 GPUs: 2 per device, no accumulation
-    ("t5-lm-adapt-xl", 4, (2, 2)),
+    ("t5-lm-adapt-xl", 4, (4, 1)),
     ("llama-3.1-8b", 16, (1, 1)),
 ])
 def test_the_effective_batch_stays_at_16_instances(recipe, processes, expected):
