@@ -245,7 +245,8 @@ def time_training(trainer, args, env: dict) -> tuple[StepLedger, dict]:
     from torch.profiler import ProfilerActivity, profile
     from transformers import TrainerCallback
 
-    ledger = StepLedger(FlopModel.of(trainer.model, head_on_loss_tokens_only=args_recipe(trainer) == "sft"))
+    causal = not trainer.model.config.is_encoder_decoder  # TRL's fused LM head: the output layer on loss tokens only
+    ledger = StepLedger(FlopModel.of(trainer.model, head_on_loss_tokens_only=causal))
     original = trainer.training_step
     first_profiled = args.warmup_steps + args.repeats * args.steps
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if env["cuda"] else [])
@@ -286,10 +287,6 @@ def time_training(trainer, args, env: dict) -> tuple[StepLedger, dict]:
     events = profiler.events()
     return ledger, {"profiled_steps": args.profile_steps, "profiler_events": len(events),
                     "gpu_busy_share": busy_share(events, window["wall_us"])}
-
-
-def args_recipe(trainer) -> str:
-    return "seq2seq" if trainer.model.config.is_encoder_decoder else "sft"
 
 
 def train_figures(spec: ModelSpec, model_dir: Path, dataset: Path, tmp: Path, args, env: dict) -> dict:
