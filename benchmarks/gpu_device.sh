@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The GPU figures of the recipes (issue 13) as ONE command on a machine with one CUDA GPU and no network.
+# The GPU figures of the recipes (issues 13, 22) as ONE command on a machine with one CUDA GPU and no network.
 #
 # The GPU machine has torch, pandas, pyarrow, tokenizers, accelerate, peft, ... but not trl, datasets,
 # krippendorff or rouge_score, and maybe older transformers/huggingface_hub than the recipes need. They
@@ -10,13 +10,18 @@
 #        bash benchmarks/gpu_device.sh prepare            # download those wheels into .whl/ (tens of MiB)
 #    PYTHON=/path/to/python names the interpreter whose versions are pinned (default: python3), PYVER the GPU
 #    machine's Python (default 3.12), EXTRA more packages (e.g. EXTRA=pyarrow when the machine's pyarrow is
-#    older than datasets asks for; the run below stops at once, naming it, when an import fails).
-# 2. On the GPU machine, from the repository root, with .whl/ carried along (about 3-5 minutes; at most 7):
-#        bash benchmarks/gpu_device.sh [more flags for benchmarks/gpu.py, e.g. --models t5-lm-adapt-xl]
+#    older than datasets asks for; EXTRA=liger-kernel for --liger; the run below stops at once, naming it, when an
+#    import fails).
+# 2. On the GPU machine, from the repository root, with .whl/ carried along (at most 9 minutes):
+#        bash benchmarks/gpu_device.sh [more flags for benchmarks/gpu.py]
 #    It installs the wheels into /tmp/site (ahead of the machine's own packages), checks the imports and
-#    the GPU, runs benchmarks/gpu.py for t5-lm-adapt-base and qwen2.5-0.5b, and leaves
+#    the GPU, runs benchmarks/gpu.py (default: T5 base, large, xl and qwen2.5-0.5b at the real lengths of
+#    benchmarks/natinst_lengths.json, 20 warm-up + 3 x 50 timed steps, 1,024 test prompts) and leaves
 #    benchmarks/results/gpu_<device>.json and gpu_<device>.log; when $OUT is set (the device tool), both
-#    are copied there too, since only $OUT comes back.
+#    are copied there too, since only $OUT comes back. Variants, each a call of its own:
+#        bash benchmarks/gpu_device.sh --models t5-lm-adapt-base,qwen2.5-0.5b --out benchmarks/results/gpu_h100_small.json
+#        bash benchmarks/gpu_device.sh --compile --out benchmarks/results/gpu_h100_compiled.json
+#        bash benchmarks/gpu_device.sh --models t5-lm-adapt-xl --layout 8x2 --out benchmarks/results/gpu_h100_xl_8x2.json
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -78,6 +83,11 @@ EOF
 }
 
 run() {
+  if [ "${STEPINST_DEVICE_CHECK:-}" = "cpu" ]; then  # the test suite: this Python's packages, no GPU, e.g. with --tiny
+    export PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
+    measure "$@"
+    return
+  fi
   if ! ls "$WHEELS"/*.whl >/dev/null 2>&1; then
     echo "error: no wheels in $WHEELS/: run 'bash benchmarks/gpu_device.sh prepare' on a machine with PyPI and carry $WHEELS" >&2
     exit 1
@@ -98,14 +108,21 @@ print(f"{torch.cuda.get_device_name()}: torch {torch.__version__}, transformers 
       f"trl {trl.__version__}, datasets {datasets.__version__}", flush=True)
 EOF
   nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
-  mkdir -p benchmarks/results
-  local log=benchmarks/results/gpu_run.log status=0
-  timeout 420 python3 benchmarks/gpu.py --models t5-lm-adapt-base,qwen2.5-0.5b "$@" 2>&1 | tee "$log" || status=$?
-  local json
+  measure "$@"
+}
+
+measure() {
+  local log status=0 json
+  log=$(mktemp "${TMPDIR:-/tmp}/gpu_run.XXXXXX")
+  timeout 540 python3 benchmarks/gpu.py "$@" 2>&1 | tee "$log" || status=$?
   json=$(sed -n 's/^wrote //p' "$log" | tail -1)
-  if [ -n "$json" ]; then
+  if [ -n "$json" ]; then  # the log goes next to the result it explains
     mv "$log" "${json%.json}.log"
     log="${json%.json}.log"
+  else
+    mkdir -p benchmarks/results
+    mv "$log" benchmarks/results/gpu_run.log
+    log=benchmarks/results/gpu_run.log
   fi
   if [ -n "${OUT:-}" ]; then
     cp "$log" "$OUT"/

@@ -152,8 +152,8 @@ def main() -> None:
     parser.add_argument("--max-length", type=int, default=1152, help="the recipe's max_length (pack size)")
     parser.add_argument("--vocab-size", type=int, default=8000)
     parser.add_argument("--steps", type=int, default=6, help="training steps timed per setting")
-    parser.add_argument("--t5-batch-size", type=int, default=8, help="T5 per-device batch (t5-lm-adapt-base: 8)")
-    parser.add_argument("--t5-accumulation", type=int, default=2, help="T5 accumulation steps (t5-lm-adapt-base: 2)")
+    parser.add_argument("--t5-batch-size", type=int, default=16, help="T5 per-device batch (t5-lm-adapt-base: 16)")
+    parser.add_argument("--t5-accumulation", type=int, default=1, help="T5 accumulation steps (t5-lm-adapt-base: 1)")
     args = parser.parse_args()
     if not Path(args.natinst, "tasks").is_dir():
         print(f"skipped: {args.natinst} not found (the real SUP-NATINST sample lives in ../shared/natinst)")

@@ -1,7 +1,7 @@
 """Evaluate a model on a stepinst test split exactly as the official SUP-NATINST evaluation does.
 
-Greedy decoding (at most 128 new tokens, length-sorted batches, a batch stops when every sequence
-has ended), predictions written in the official JSONL format, scored with
+Greedy decoding (at most 128 new tokens, length-sorted batches sized to the GPU's free memory, a
+batch stops when every sequence has ended; bfloat16 on a GPU, float32 on CPU unless ``--dtype`` says), predictions written in the official JSONL format, scored with
 :mod:`stepinst_data.evaluation.metrics` (exact match, ROUGE-L; overall, per category, per task).
 Writes into ``--output_dir``: ``predictions.jsonl``, ``references.jsonl``, ``scores.jsonl`` (per
 instance, for paired tests), ``metrics.json``, ``metrics.md``, ``categories.png`` and ``run.json``
@@ -40,12 +40,14 @@ class EvalArguments:
     output_dir: str | None = field(default=None, metadata={"help": "results folder (default: eval/<model folder name>-<config>)"})
     label: str | None = field(default=None, metadata={"help": "row label in comparisons (default: the base model's name)"})
     backend: Literal["hf", "vllm"] = field(default="hf", metadata={"help": "transformers generate, or vLLM (causal LMs)"})
-    batch_size: int = field(default=16, metadata={"help": "prompts per generation batch (hf)"})
+    batch_size: int = field(default=512, metadata={"help": "most prompts per generation batch (hf); the token budget decides below that"})
+    max_batch_tokens: int | None = field(default=None, metadata={"help": "most rows x (longest prompt + new tokens) per batch (hf); default: what fits the GPU's free memory, no limit on CPU"})
+    compile: bool = field(default=False, metadata={"help": "static KV cache, compiled by transformers on a GPU (hf); pays off on long evaluations"})
     max_new_tokens: int = field(default=128, metadata={"help": "official: 128"})
     max_source_length: int = field(default=1024, metadata={"help": "prompt tokens kept"})
     truncation_side: Literal["left", "right"] | None = field(default=None, metadata={"help": "where an instance longer than the source length is cut from; default: as trained"})
     resample_step_order: bool | None = field(default=None, metadata={"help": "shuffled steps re-drawn with the training seed (default: as trained)"})
-    dtype: str = field(default="auto", metadata={"help": "auto, float32, bfloat16, float16"})
+    dtype: Literal["auto", "bfloat16", "float16", "float32"] = field(default="auto", metadata={"help": "auto: bfloat16 on a GPU, float32 on CPU (recorded in run.json)"})
     device: str | None = field(default=None, metadata={"help": "default: cuda if available, else cpu (hf)"})
     limit: int | None = field(default=None, metadata={"help": "the first N rows only (smoke tests; kept apart in comparisons)"})
     dataset_cache_dir: str | None = field(default=None, metadata={"help": "datasets cache folder"})
@@ -55,7 +57,7 @@ def main(args: EvalArguments) -> None:
     import logging
     from pathlib import Path
 
-    from stepinst_data.evaluation.predict import is_encoder_decoder, load_tokenizer, predict
+    from stepinst_data.evaluation.predict import is_encoder_decoder, load_tokenizer, predict, resolve_dtype
     from stepinst_data.evaluation.prompt_fit import fit_prompts
     from stepinst_data.evaluation.settings import evaluation_settings
     from stepinst_data.evaluation.report import Run, write_run_reports
@@ -75,10 +77,11 @@ def main(args: EvalArguments) -> None:
     order_seed = step_order_seed(args.dataset_config, args.resample_step_order, trained.get("seed"))
     prompts, fit = fit_prompts(rows, load_tokenizer(args.model_name_or_path), args.max_source_length, side, order_seed)
     fit.log(f"{args.dataset_config}/{args.dataset_test_split}")
+    dtype = resolve_dtype(args.dtype, _device(args.device))
     predictions, truncated, backend = predict(
         args.model_name_or_path, prompts, args.backend, batch_size=args.batch_size,
         max_new_tokens=args.max_new_tokens, max_source_length=args.max_source_length, truncation_side=side,
-        dtype=args.dtype, device=args.device,
+        dtype=dtype, device=args.device, max_batch_tokens=args.max_batch_tokens, compile=args.compile,
     )
     if truncated:  # fitting leaves none; a tokenizer that encodes a decoded text longer could
         logging.getLogger("evaluate").warning("%d of %d fitted prompts were still longer than %d tokens and were cut",
@@ -98,10 +101,17 @@ def main(args: EvalArguments) -> None:
         settings=evaluation_settings(args, trained.get("settings", {}), order_seed), truncation=fit.as_dict(),
         train_truncation=trained.get("truncation", {}), compute=trained.get("compute", {}),
     )
+    record.settings.update({"eval.dtype": dtype, "eval.backend": backend})  # as run: `auto` resolved, T5 always on hf
     run = Run(folder, record, write_scores(folder, rows, predictions))
     write_run_reports(run)
     write_eval_record(folder, record)  # last: its presence marks a finished evaluation
     print(f"{folder}: exact_match {run.exact_match:.2f}  rougeL {run.rouge_l:.2f}")
+
+
+def _device(device: str | None) -> str:
+    import torch
+
+    return device or ("cuda" if torch.cuda.is_available() else "cpu")
 
 
 def make_parser():

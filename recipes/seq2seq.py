@@ -58,6 +58,7 @@ class Seq2SeqScriptArguments:
     resample_step_order: bool | None = field(default=None, metadata={"help": "re-draw shuffled steps per training seed (default: on for steps_shuffled)"})
     max_train_samples: int | None = field(default=None, metadata={"help": "use only the first N training rows"})
     dataset_cache_dir: str | None = field(default=None, metadata={"help": "datasets cache folder"})
+    pad_to_multiple_of: int | None = field(default=None, metadata={"help": "pad batches to a multiple of N tokens (length buckets for `--torch_compile`)"})
 
 
 def tk_instruct_training_arguments():
@@ -120,7 +121,8 @@ def build_trainer(script_args, training_args):
         model=model,
         args=training_args,
         train_dataset=train_dataset,
-        data_collator=DataCollatorForSeq2Seq(tokenizer, model=model, label_pad_token_id=-100),
+        data_collator=DataCollatorForSeq2Seq(tokenizer, model=model, label_pad_token_id=-100,
+                                             pad_to_multiple_of=script_args.pad_to_multiple_of),
         processing_class=tokenizer,
         compute_loss_func=token_mean_loss,  # the step's token mean for every batch layout (T5's own loss is not)
     )

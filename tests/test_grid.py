@@ -27,9 +27,9 @@ def _env() -> dict[str, str]:
 
 
 @pytest.mark.parametrize(("recipe", "processes", "expected"), [
-    ("qwen2.5-0.5b", 1, (8, 2)),       # the YAML's own split
+    ("qwen2.5-0.5b", 1, (16, 1)),      # the YAML's own layout: one micro-batch of 16
     ("qwen2.5-0.5b", 8, (2, 1)),       # 8 GPUs: 2 per device, no accumulation
-    ("t5-lm-adapt-xl", 4, (2, 2)),
+    ("t5-lm-adapt-xl", 4, (4, 1)),
     ("llama-3.1-8b", 16, (1, 1)),
 ])
 def test_the_effective_batch_stays_at_16_instances(recipe, processes, expected):
@@ -206,7 +206,7 @@ def test_a_finished_run_started_with_other_settings_is_never_skipped_as_one_more
                                         r"\['--max_steps', '2', '--learning_rate', '3e-3'\] now\); rerun with the settings"):
         execute(runs, changed, _fake_runner(calls))
     assert not calls  # refused before anything ran
-    with pytest.raises(GridError, match=r"batch: \['--per_device_train_batch_size', '8', '--gradient_accumulation_steps', '2'\] then"):
+    with pytest.raises(GridError, match=r"batch: \['--per_device_train_batch_size', '16', '--gradient_accumulation_steps', '1'\] then"):
         execute(runs, GridOptions(dataset="d", recipes_dir=ROOT / "recipes", overrides=["--max_steps", "2"], processes=2),
                 _fake_runner(calls))
 

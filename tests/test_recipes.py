@@ -252,6 +252,7 @@ def test_seq2seq_trains_on_a_config_without_a_yaml_of_its_own_and_evaluates(asse
     assert 0.0 <= results["rougeL_default_track"] <= 100.0
     run = json.loads((folder / "run.json").read_text())
     assert run["label"] == "tiny-t5" and run["backend"] == "hf"  # T5 runs on transformers' generate, never vLLM
+    assert run["settings"]["eval.dtype"] == "float32"  # `auto` on CPU, named in the record (bfloat16 on a GPU)
 
 
 @pytest.mark.slow

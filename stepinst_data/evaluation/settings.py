@@ -110,7 +110,7 @@ def training_settings(training_args: Any, *script_args: Any, recipe: str, config
 def evaluation_settings(args: Any, train_settings: dict[str, Any], step_order_seed: int | None) -> dict[str, Any]:
     """The evaluation's own settings next to the training's (prefixed ``train.``), for one flat comparison."""
     own = _arguments(args)
-    for where in ("model_name_or_path", "output_dir", "batch_size", "device", "dataset_test_split"):
+    for where in ("model_name_or_path", "output_dir", "batch_size", "max_batch_tokens", "device", "dataset_test_split"):
         own.pop(where, None)  # which folder, how many per batch (greedy results do not depend on it)
     own["split"] = args.dataset_test_split
     own["dataset_build"] = dataset_digest(args.dataset_name)
