@@ -46,7 +46,8 @@ def make_parser() -> argparse.ArgumentParser:
     parser.add_argument("--limit", type=int, default=None, help="evaluate the first N test rows only (smoke tests; default: every row)")
     parser.add_argument("--max-new-tokens", type=int, default=128, help="evaluation: tokens generated (official: 128)")
     parser.add_argument("--backend", choices=["hf", "vllm"], default="hf", help="evaluation backend (T5 always uses hf)")
-    parser.add_argument("--eval-batch-size", type=int, default=16, help="evaluation: prompts per batch (hf)")
+    parser.add_argument("--eval-batch-size", type=int, default=None,
+                        help="evaluation: most prompts per batch (default: recipes/evaluate.py's, batches sized to memory)")
     parser.add_argument("--dry-run", action="store_true", help="print each run's state and commands, run nothing")
     launch = parser.add_argument_group("launching (stepinst_data/evaluation/launch.py)")
     launch.add_argument("--runs-per-gpu", type=int, default=1, help="runs at once on each GPU (group of --num-processes GPUs)")
@@ -82,7 +83,9 @@ def main(args: argparse.Namespace, overrides: list[str]) -> None:
 
     recipes = [find_recipe(RECIPES / "configs", name) for name in _split(args.recipes)]
     runs = plan(recipes, _split(args.configs), [int(s) for s in _split(args.seeds)], out, dataset_configs(args.dataset))
-    eval_args = ["--max_new_tokens", str(args.max_new_tokens), "--backend", args.backend, "--batch_size", str(args.eval_batch_size)]
+    eval_args = ["--max_new_tokens", str(args.max_new_tokens), "--backend", args.backend]
+    if args.eval_batch_size is not None:
+        eval_args += ["--batch_size", str(args.eval_batch_size)]
     if args.limit is not None:
         eval_args += ["--limit", str(args.limit)]
     processes = args.num_processes

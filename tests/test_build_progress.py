@@ -24,7 +24,7 @@ def test_bars_on_a_terminal_unless_asked_not_to(tmp_path, monkeypatch, flag, sho
     assert ("Parsing task files" in err) is shown
     assert ("Writing 9 configurations" in err) is shown
     if shown:  # the bar counts tasks x configurations: the sample's 12 tasks in each of 8 instance configs
-        assert "96/96" in err
+        assert "108/108" in err
 
 
 def test_no_bars_when_stderr_is_not_a_terminal(tmp_path, capsys):
