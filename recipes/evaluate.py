@@ -74,7 +74,10 @@ def main(args: EvalArguments) -> None:
         "right" if is_encoder_decoder(args.model_name_or_path) else "left")
     # Fit each prompt as the model was trained (examples, then steps dropped; never the instance), and show a
     # shuffled configuration in the order its training seed drew (every seed samples its own permutation).
-    order_seed = step_order_seed(args.dataset_config, args.resample_step_order, trained.get("seed"))
+    if args.resample_step_order is None and trained.get("config") == args.dataset_config and "truncation" in trained:
+        order_seed = trained["truncation"].get("step_order_seed")  # exactly as trained (None: the build's order)
+    else:
+        order_seed = step_order_seed(args.dataset_config, args.resample_step_order, trained.get("seed"))
     prompts, fit = fit_prompts(rows, load_tokenizer(args.model_name_or_path), args.max_source_length, side, order_seed)
     fit.log(f"{args.dataset_config}/{args.dataset_test_split}")
     dtype = resolve_dtype(args.dtype, _device(args.device))

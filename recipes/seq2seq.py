@@ -135,6 +135,8 @@ def main(script_args, training_args) -> None:
     from stepinst_data.evaluation.training import config_flag, resolve_resume
 
     resume = resolve_resume(training_args.resume_from_checkpoint, training_args.output_dir)
+    settings = training_settings(training_args, script_args, recipe="seq2seq", config_path=config_flag(),
+                                 dataset=script_args.dataset_name)
     trainer, tokenizer, report, pad_token_set = build_trainer(script_args, training_args)
     output = trainer.train(resume_from_checkpoint=resume)
     trainer.save_model(training_args.output_dir)
@@ -146,8 +148,7 @@ def main(script_args, training_args) -> None:
             training_args.output_dir, recipe="seq2seq", base_model=script_args.model_name_or_path,
             dataset=script_args.dataset_name, config=script_args.dataset_config, seed=training_args.seed,
             pad_token_set=pad_token_set, truncation=report.as_dict(), losses=losses, resumed_from=resume,
-            settings=training_settings(training_args, script_args, recipe="seq2seq", config_path=config_flag(),
-                                       dataset=script_args.dataset_name),
+            settings=settings,
             compute=compute_record(output, training_args, trainer.state.epoch or 0.0, tokens, resume is not None),
         )
 

@@ -52,12 +52,15 @@ class StepInstArguments:
             ``max_length`` is cut from (``Output:`` kept); every other prompt is fitted as Tk-Instruct
             does (examples, then steps dropped; never the instance).
         resample_step_order: re-draw shuffled steps with the training seed (default: on for ``steps_shuffled``).
+        max_prompt_length: the prompt budget (Tk-Instruct's source length, 1,024, which evaluation fits
+            to as well); a prompt also leaves room for its completion within ``max_length``.
         max_train_samples: train on the first N rows only (smoke tests).
         dataset_cache_dir: the datasets cache folder.
     """
 
     truncation_side: Literal["left", "right"] = field(default="left", metadata={"help": "side an instance longer than the budget is cut from"})
     resample_step_order: bool | None = field(default=None, metadata={"help": "re-draw shuffled steps per training seed (default: on for steps_shuffled)"})
+    max_prompt_length: int = field(default=1024, metadata={"help": "prompt tokens kept (Tk-Instruct's source length; evaluation's too)"})
     max_train_samples: int | None = field(default=None, metadata={"help": "use only the first N training rows"})
     dataset_cache_dir: str | None = field(default=None, metadata={"help": "datasets cache folder"})
 
@@ -93,7 +96,8 @@ def build_trainer(script_args, training_args, model_args, data_args):
     if data_args.max_train_samples is not None:
         rows = rows.select(range(min(data_args.max_train_samples, len(rows))))
     order_seed = step_order_seed(script_args.dataset_config, data_args.resample_step_order, training_args.seed)
-    train_dataset, report = tokenize_causal(rows, tokenizer, training_args.max_length, data_args.truncation_side, order_seed)
+    train_dataset, report = tokenize_causal(rows, tokenizer, training_args.max_length, data_args.truncation_side, order_seed,
+                                            data_args.max_prompt_length)
     report.log(f"{script_args.dataset_config}/{script_args.dataset_train_split}")
     train_dataset = train_dataset.remove_columns("id")
     if training_args.completion_only_loss is None:
@@ -118,6 +122,9 @@ def main(script_args, training_args, model_args, data_args) -> None:
     from stepinst_data.evaluation.training import config_flag, resolve_resume
 
     resume = resolve_resume(training_args.resume_from_checkpoint, training_args.output_dir)
+    # before build_trainer: it hands TRL `max_length=None` once the rows are fitted (padding-free batches)
+    settings = training_settings(training_args, script_args, model_args, data_args, recipe="sft",
+                                 config_path=config_flag(), dataset=script_args.dataset_name)
     trainer, tokenizer, report, pad_token_set = build_trainer(script_args, training_args, model_args, data_args)
     output = trainer.train(resume_from_checkpoint=resume)
     trainer.save_model(training_args.output_dir)
@@ -129,8 +136,7 @@ def main(script_args, training_args, model_args, data_args) -> None:
             dataset=script_args.dataset_name, config=script_args.dataset_config, seed=training_args.seed,
             use_peft=model_args.use_peft, pad_token_set=pad_token_set, truncation=report.as_dict(),
             losses=_losses(trainer), resumed_from=resume,
-            settings=training_settings(training_args, script_args, model_args, data_args, recipe="sft",
-                                       config_path=config_flag(), dataset=script_args.dataset_name),
+            settings=settings,
             compute=compute_record(output, training_args, trainer.state.epoch or 0.0, tokens, resume is not None),
         )
     trainer.accelerator.print(f"model saved to {training_args.output_dir}")

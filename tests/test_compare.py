@@ -53,8 +53,8 @@ CORRECT = {"definition": (5, 6), "steps_ordered": (15, 16), "steps_shuffled": (1
 def runs(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("grid") / "runs"
     cost = {"compute": {"gpu_hours": 0.5, "train_tokens": 1000},
-            "truncation": {"total": 60, "examples_dropped": 6, "steps_cut": 3, "instance_cut": 0},
-            "train_truncation": {"total": 200, "examples_dropped": 50, "steps_cut": 10, "instance_cut": 0}}
+            "truncation": {"total": 60, "examples_dropped": 6, "steps_cut": 3, "definition_cut": 0, "instance_cut": 0},
+            "train_truncation": {"total": 200, "examples_dropped": 50, "steps_cut": 10, "definition_cut": 0, "instance_cut": 0}}
     for config, per_seed in CORRECT.items():
         for seed, correct in enumerate(per_seed, start=1):
             _evaluation(out / f"m-{config}-seed{seed}", "tiny", config, seed, correct, **cost)
@@ -129,9 +129,9 @@ def test_the_table_shows_scores_differences_macros_cost_and_keeps_subsets_and_ga
     # macro: task1 and task3 are Question Answering, so the category macro equals the task macro here
     assert "| tiny | ROUGE-L, task macro | 27.50 ± 3.54 [2 seeds] | 77.50 ± 3.54 [2 seeds] |" in "\n".join(lines)
     cost = next(line for line in lines if line.startswith("| tiny | definition | 2 |"))
-    assert cost == "| tiny | definition | 2 | 10.0% | 5.0% | 0.0% | 25.0% | 5.0% | 0.0% | 1.00 | 2,000 |"
+    assert cost == "| tiny | definition | 2 | 10.0% | 5.0% | 0.0% | 0.0% | 25.0% | 5.0% | 0.0% | 0.0% | 1.00 | 2,000 |"
     old = next(line for line in lines if line.startswith("| tiny | steps_reversed | 1 |"))
-    assert old == "| tiny | steps_reversed | 1 | n/a | n/a | n/a | n/a | n/a | n/a | n/a | n/a |"
+    assert old == "| tiny | steps_reversed | 1 | n/a | n/a | n/a | n/a | n/a | n/a | n/a | n/a | n/a | n/a |"
     assert "| Question Answering | 27.50 / 27.50 | 77.50 / 77.50 | 77.50 / 77.50 | 50.00 / 50.00 | 15.00 / 15.00 |" in lines
     assert (compared / "table.png").stat().st_size > 1000 and (compared / "table_categories.png").stat().st_size > 1000
 

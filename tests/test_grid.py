@@ -200,6 +200,9 @@ def test_a_finished_run_started_with_other_settings_is_never_skipped_as_one_more
 
     calls.clear()
     assert set(execute(runs, options, _fake_runner(calls)).values()) == {"done"} and not calls  # same settings: skipped
+    bigger_batches = GridOptions(dataset="d", recipes_dir=ROOT / "recipes", overrides=["--max_steps", "2"],
+                                 eval_args=["--batch_size", "64"])
+    assert set(execute(runs, bigger_batches, _fake_runner(calls)).values()) == {"done"}  # batch size changes no result
 
     changed = GridOptions(dataset="d", recipes_dir=ROOT / "recipes", overrides=["--max_steps", "2", "--learning_rate", "3e-3"])
     with pytest.raises(GridError, match=r"seed1 was started with other settings \(overrides: \['--max_steps', '2'\] then, "
@@ -209,6 +212,11 @@ def test_a_finished_run_started_with_other_settings_is_never_skipped_as_one_more
     with pytest.raises(GridError, match=r"batch: \['--per_device_train_batch_size', '16', '--gradient_accumulation_steps', '1'\] then"):
         execute(runs, GridOptions(dataset="d", recipes_dir=ROOT / "recipes", overrides=["--max_steps", "2"], processes=2),
                 _fake_runner(calls))
+
+    queued = plan([recipe], ["steps_ordered"], [1], tmp_path)  # requested (e.g. queued by --no-wait), not started yet
+    execute(queued, options, lambda command, log, **_: 0)  # a runner that leaves the folder as it was
+    with pytest.raises(GridError, match="steps_ordered-seed1 was started with other settings"):
+        execute(queued, changed, _fake_runner(calls))  # a queued job would still train it with the old settings
 
     (runs[0].folder / GRID_REQUEST).unlink()  # a run of an older grid: kept, with a warning
     (runs[1].folder / GRID_REQUEST).unlink()

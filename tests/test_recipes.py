@@ -197,6 +197,7 @@ def test_sft_trains_in_fp32_resumes_and_evaluates(assets, tmp_path):
     before = load_file(assets["causal"] / "model.safetensors")
     out = tmp_path / "sft-steps_ordered"
     info = _run_sft(assets, tmp_path, "steps_ordered", out, "--save_steps", "3")
+    assert info["settings"]["max_length"] == 512 and info["settings"]["max_prompt_length"] == 1024  # as given, not TRL's None
     assert info["pad_token_set"] is True and info["seed"] == 42  # the tokenizer had no pad token: the recipe set one
     assert info["losses"][-1] < 0.7 * info["losses"][0], info["losses"]  # one repeated batch: it learns
     after = load_file(out / "model.safetensors")

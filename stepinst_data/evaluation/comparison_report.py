@@ -21,7 +21,7 @@ from .report import bars, figure, save_figure
 from .significance import NEEDS_SEEDS
 
 NA = "n/a"
-TRUNCATION = ("examples_dropped", "steps_cut", "instance_cut")
+TRUNCATION = ("examples_dropped", "steps_cut", "definition_cut", "instance_cut")
 
 
 def _mean_std(mean: float, std: float | None, seeds: int) -> str:
@@ -103,12 +103,14 @@ def _total(cell: Cell, key: str, fmt: str) -> str:
 
 def _cost_table(comparison: Comparison) -> list[str]:
     lines = ["", "## Truncation and compute", "",
-             "Share of prompts that lost positive examples, steps, or part of the instance to fit the model's budget "
+             "Share of prompts that lost examples, steps, part of the definition or part of the instance to fit the "
+             "model's budget "
              "(test prompts, then training rows); GPU-hours and tokens trained summed over the cell's runs. "
              f"{NA}: not in the run records (runs made by an older version).", "",
-             "| model | configuration | seeds | test: examples dropped | test: steps cut | test: instance cut "
-             "| train: examples dropped | train: steps cut | train: instance cut | GPU-hours | tokens trained |",
-             "|---|---|---:|" + "---:|" * 8]
+             "| model | configuration | seeds | test: examples dropped | test: steps cut | test: definition cut "
+             "| test: instance cut | train: examples dropped | train: steps cut | train: definition cut "
+             "| train: instance cut | GPU-hours | tokens trained |",
+             "|---|---|---:|" + "---:|" * 10]
     for row in comparison.rows:
         for column in comparison.columns:
             cell = comparison.cells.get((row, column))

@@ -241,29 +241,41 @@ def _tail(path: Path, lines: int = 25) -> str:
     return "\n".join(path.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:]) if path.is_file() else ""
 
 
+NOT_REQUEST_FLAGS = ("--batch_size", "--max_batch_tokens")  # how many prompts per batch: greedy results do not change
+
+
 def grid_request(run: GridRun, options: GridOptions, batch: BatchPlan) -> dict[str, Any]:
     """What the grid asks of one run, besides its seed: recipe, YAML, flags, batch layout, data build, evaluation."""
+    eval_args = list(options.eval_args)
+    for flag in NOT_REQUEST_FLAGS:
+        while flag in eval_args[:-1]:
+            i = eval_args.index(flag)
+            del eval_args[i : i + 2]
+    digest = dataset_digest(options.dataset)
     return {
         "recipe": run.recipe.name, "recipe_yaml": recipe_digest(run.recipe.path), "config": run.config,
         "overrides": list(options.overrides), "batch": batch.flags(), "processes": options.processes,
-        "dataset": options.dataset, "dataset_build": dataset_digest(options.dataset), "eval_args": list(options.eval_args),
+        # a local build is named by its content; the path it is reached by does not count
+        "dataset": options.dataset if digest is None else None, "dataset_build": digest, "eval_args": eval_args,
     }
 
 
 def check_requests(runs: Sequence[GridRun], options: GridOptions, batches: dict[str, BatchPlan]) -> None:
-    """Refuse to skip or resume a run started with other settings; record the request of runs about to start.
+    """Refuse to skip, resume or restart a run folder started with other settings; record the request of new runs.
 
     A finished run of another learning rate, batch layout or dataset build would otherwise sit in
-    the grid's folder as if it were one more seed of this experiment.
+    the grid's folder as if it were one more seed of this experiment. A folder whose recorded request
+    differs is refused whatever its state: a job queued by an earlier ``--no-wait`` call may still
+    train it with the settings it was submitted with.
     """
     for run in runs:
         wanted = grid_request(run, options, batches[run.recipe.name])
-        if run.status() == "new":
-            write_grid_request(run.folder, wanted)
-            continue
         recorded = read_grid_request(run.folder)
         if recorded is None:
-            logger.warning("%s was started by an older grid that did not record its settings: it is kept as is", run.folder)
+            if run.status() == "new":
+                write_grid_request(run.folder, wanted)
+            else:
+                logger.warning("%s was started by an older grid that did not record its settings: it is kept as is", run.folder)
             continue
         differences = settings_diff(recorded, wanted)
         if differences:

@@ -186,6 +186,9 @@ def _cut(tokenizer, row: _Row, side: str) -> tuple[str, str]:
                 return text, "definition_cut"
     tail = tokenizer("\nOutput: ", add_special_tokens=False)["input_ids"]
     body = instance_ids[: len(instance_ids) - len(tail)]
-    room = max(1, row.budget - specials - len(tail))
-    kept = body[:room] if side == "right" else body[-room:]
-    return tokenizer.decode(kept + tail), "instance_cut"
+    text = tokenizer.decode(tail)
+    for room in range(max(1, row.budget - specials - len(tail)), 0, -1):  # re-encoded, the text must fit too
+        text = tokenizer.decode((body[:room] if side == "right" else body[-room:]) + tail)
+        if _lengths(tokenizer, [text])[0] <= row.budget:
+            break
+    return text, "instance_cut"

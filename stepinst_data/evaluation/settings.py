@@ -62,8 +62,13 @@ def dataset_digest(dataset: str) -> str | None:
     path = Path(dataset) / MANIFEST
     if path.is_file():
         return hashlib.sha256(path.read_bytes()).hexdigest()
-    logger.warning("%s: no %s to identify the build by; runs on it cannot prove they used the same data", dataset, MANIFEST)
+    if dataset not in _WARNED:
+        _WARNED.add(dataset)
+        logger.warning("%s: no %s to identify the build by; runs on it cannot prove they used the same data", dataset, MANIFEST)
     return None
+
+
+_WARNED: set[str] = set()
 
 
 def recipe_digest(config_path: str | os.PathLike | None) -> str | None:
@@ -100,6 +105,8 @@ def training_settings(training_args: Any, *script_args: Any, recipe: str, config
     for args in script_args:
         settings.update(_arguments(args))
     settings.update(_arguments(training_args, TRAINER_KEYS))
+    if settings["dataset_build"] is not None:
+        settings.pop("dataset_name", None)  # a local build is named by its content, not the path it is reached by
     processes = int(getattr(training_args, "world_size", 1) or 1)
     settings["processes"] = processes
     settings["instances_per_step"] = training_args.per_device_train_batch_size * training_args.gradient_accumulation_steps * processes
@@ -114,6 +121,8 @@ def evaluation_settings(args: Any, train_settings: dict[str, Any], step_order_se
         own.pop(where, None)  # which folder, how many per batch (greedy results do not depend on it)
     own["split"] = args.dataset_test_split
     own["dataset_build"] = dataset_digest(args.dataset_name)
+    if own["dataset_build"] is not None:
+        own.pop("dataset_name", None)
     own["step_order"] = "per-seed" if step_order_seed is not None else "build"
     own["versions"] = library_versions()
     return {**{f"train.{k}": v for k, v in train_settings.items()}, **{f"eval.{k}": v for k, v in own.items()}}

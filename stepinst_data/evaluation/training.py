@@ -82,11 +82,12 @@ def encode_prompts(tokenizer, prompts: list[str], max_length: int | None, side: 
 
 
 def tokenize_causal(rows, tokenizer, max_length: int | None, side: TruncationSide = "left",
-                    step_order_seed: int | None = None) -> tuple[Any, FitReport]:
+                    step_order_seed: int | None = None, max_prompt_length: int | None = None) -> tuple[Any, FitReport]:
     """``input_ids`` + ``completion_mask`` rows for TRL: fitted prompt + completion + EOS.
 
     TRL would truncate the joined sequence from the end, cutting the completion away; here each
-    prompt is fitted to what the completion leaves of ``max_length`` as Tk-Instruct fits its source
+    prompt is fitted to what the completion leaves of ``max_length``, and to ``max_prompt_length``
+    (Tk-Instruct's 1,024-token source, the budget evaluation fits to), as Tk-Instruct fits its source
     (examples, then steps dropped; :mod:`.prompt_fit`). A completion longer than half of
     ``max_length`` is cut first (its EOS kept).
     """
@@ -99,10 +100,11 @@ def tokenize_causal(rows, tokenizer, max_length: int | None, side: TruncationSid
         budget = max(1, max_length // 2)
         truncated_targets = sum(len(c) > budget for c in completions)
         completions = [c if len(c) <= budget else c[: budget - 1] + [tokenizer.eos_token_id] for c in completions]
-    budgets = [NO_LIMIT if max_length is None else max_length - len(c) for c in completions]
+    budgets = [min(NO_LIMIT if max_length is None else max_length - len(c), max_prompt_length or NO_LIMIT)
+               for c in completions]
     prompts, report = fit_prompts(rows, tokenizer, budgets, side, step_order_seed)
     report.truncated_targets = truncated_targets
-    if max_length is None:
+    if max_length is None and max_prompt_length is None:
         report.budget = None
     prompt_ids = tokenizer(prompts)["input_ids"]
     input_ids = [p + c for p, c in zip(prompt_ids, completions)]

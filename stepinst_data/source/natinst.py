@@ -356,7 +356,7 @@ def _parse_fast(raw: bytes, name: str, split: str, sampling: Sampling) -> Task |
     instances = data.Instances
     definitions, categories = _as_list(data.Definition), _as_list(data.Categories)
     ids = [inst.id for inst in instances]
-    if (not definitions or not definitions[0].strip() or not categories or not all(ids) or len(set(ids)) != len(ids)
+    if (not definitions or not definitions[0].strip() or not categories or not all(i.strip() for i in ids) or len(set(ids)) != len(ids)
             or not all(_has_reference(inst.output) for inst in instances)
             or not all(memoryview(inst.input)[0] == _QUOTE for inst in instances)):
         return None  # an old-schema file (no ids), or one the general path refuses with a precise message
