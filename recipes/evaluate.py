@@ -62,7 +62,7 @@ def main(args: EvalArguments) -> None:
     from stepinst_data.evaluation.settings import evaluation_settings
     from stepinst_data.evaluation.report import Run, write_run_reports
     from stepinst_data.evaluation.run_record import EvalRecord, read_train_record, write_eval_record, write_scores
-    from stepinst_data.evaluation.training import RecipeError, load_instance_split, step_order_seed
+    from stepinst_data.evaluation.training import RecipeError, evaluation_step_order_seed, load_instance_split
 
     if not args.model_name_or_path or not args.dataset_config:
         raise RecipeError("set `--model_name_or_path` and `--dataset_config` (on the command line or in the YAML)")
@@ -74,10 +74,7 @@ def main(args: EvalArguments) -> None:
         "right" if is_encoder_decoder(args.model_name_or_path) else "left")
     # Fit each prompt as the model was trained (examples, then steps dropped; never the instance), and show a
     # shuffled configuration in the order its training seed drew (every seed samples its own permutation).
-    if args.resample_step_order is None and trained.get("config") == args.dataset_config and "truncation" in trained:
-        order_seed = trained["truncation"].get("step_order_seed")  # exactly as trained (None: the build's order)
-    else:
-        order_seed = step_order_seed(args.dataset_config, args.resample_step_order, trained.get("seed"))
+    order_seed = evaluation_step_order_seed(args.dataset_config, args.resample_step_order, trained)
     prompts, fit = fit_prompts(rows, load_tokenizer(args.model_name_or_path), args.max_source_length, side, order_seed)
     fit.log(f"{args.dataset_config}/{args.dataset_test_split}")
     dtype = resolve_dtype(args.dtype, _device(args.device))

@@ -107,6 +107,20 @@ def test_shuffled_steps_are_redrawn_per_seed_never_in_the_generated_order(fit_as
     assert step_order_seed("steps_shuffled", False, 7) is None and step_order_seed("steps_shuffled", None, None) is None
 
 
+def test_evaluation_shows_a_model_its_configuration_in_the_order_it_was_trained_on():
+    from stepinst_data.evaluation.training import evaluation_step_order_seed
+
+    redrawn = {"config": "steps_shuffled", "seed": 3, "truncation": {"step_order_seed": 3}}
+    build_order = {"config": "steps_shuffled", "seed": 3, "truncation": {"step_order_seed": None}}  # --resample_step_order false
+    custom = {"config": "mine_shuffled", "seed": 5, "truncation": {"step_order_seed": 5}}  # --resample_step_order true
+    assert evaluation_step_order_seed("steps_shuffled", None, redrawn) == 3
+    assert evaluation_step_order_seed("steps_shuffled", None, build_order) is None
+    assert evaluation_step_order_seed("mine_shuffled", None, custom) == 5
+    assert evaluation_step_order_seed("steps_shuffled", None, custom) == 5  # another configuration: the preset rule
+    assert evaluation_step_order_seed("steps_shuffled", None, {}) is None  # not trained by stepinst: the build's order
+    assert evaluation_step_order_seed("steps_shuffled", False, redrawn) is None  # the flag decides when given
+
+
 def test_a_row_whose_prompt_the_template_does_not_render_is_refused(fit_assets):
     tok, rows = fit_assets
     row = dict(rows["definition"][0], prompt="something else")

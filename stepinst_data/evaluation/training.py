@@ -127,6 +127,14 @@ def tokenize_seq2seq(rows, tokenizer, max_source_length: int, max_target_length:
     return datasets.Dataset.from_dict(data), report
 
 
+def evaluation_step_order_seed(config: str, resample: bool | None, trained: dict[str, Any]) -> int | None:
+    """The step-order seed evaluation shows ``config`` with: the model's own configuration exactly as it
+    was trained (its record's seed, or the build's order), any other one by :func:`step_order_seed`."""
+    if resample is None and trained.get("config") == config and "truncation" in trained:
+        return trained["truncation"].get("step_order_seed")
+    return step_order_seed(config, resample, trained.get("seed"))
+
+
 def config_flag(argv: list[str] | None = None) -> str | None:
     """The ``--config FILE.yaml`` a recipe was started with (``sys.argv`` by default), for its run record."""
     import sys
