@@ -96,6 +96,14 @@ def test_cli_dry_run_and_bad_input(tmp_path):
                           capture_output=True, text=True, env=_env())
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("# t5-lm-adapt-base-definition-seed1: new\n") and "--max_steps 2" in done.stdout
+    from stepinst_data.evaluation.run_record import write_grid_request
+
+    write_grid_request(tmp_path / "t5-lm-adapt-base-definition-seed1", {"recipe": "t5-lm-adapt-base", "overrides": []})
+    again = subprocess.run([*GRID, "--recipes", "t5-lm-adapt-base", "--configs", "definition", "--seeds", "1",
+                            "--dataset", "d", "--out", str(tmp_path), "--dry-run", "--", "--max_steps", "2"],
+                           capture_output=True, text=True, env=_env())
+    assert again.returncode == 0 and "seed1: new, REFUSED: started with other settings (" in again.stdout
+    assert "overrides" in again.stdout and "--max_steps" not in again.stdout
     bad = subprocess.run([*GRID, "--recipes", "t5-lm-adapt-base", "--configs", "definition", "--dataset", "d",
                           "--out", str(tmp_path), "--num-processes", "5"], capture_output=True, text=True, env=_env())
     assert bad.returncode == 1
