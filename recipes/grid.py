@@ -53,7 +53,8 @@ def make_parser() -> argparse.ArgumentParser:
     launch.add_argument("--runs-per-gpu", type=int, default=1, help="runs at once on each GPU (group of --num-processes GPUs)")
     launch.add_argument("--gpus", default=None, help="comma-separated GPU ids to spread the runs over (default: $CUDA_VISIBLE_DEVICES, else every GPU as one group)")
     launch.add_argument("--launcher", choices=["here", "slurm", "local"], default="here",
-                        help="here: this process runs them; slurm: one submitit job per run; local: submitit's local executor")
+                        help="here: this process runs them; slurm: one submitit job per run; local: submitit's local executor "
+                        "(every job at once, to try the Slurm path; not for a real grid)")
     launch.add_argument("--slurm-partition", default=None, help="Slurm partition of the jobs (default: the cluster's default partition)")
     launch.add_argument("--slurm-gpus-per-run", type=int, default=None, help="GPUs per job (default: --num-processes); the run trains on all of them")
     launch.add_argument("--slurm-time", type=float, default=24.0, help="hours per job before Slurm stops it (it is requeued and resumes)")

@@ -70,11 +70,20 @@ def main(argv: list[str] | None = None) -> int:
         # Library errors are ValueError subclasses whose message names the file/task and the fix.
         print(f"error: {e}", file=sys.stderr)
         return 1
-    except OSError as e:  # the system refused (permissions, a full disk): one line naming the file, no traceback
-        where = f"{e.filename}: " if e.filename else ""
-        print(f"error: {where}{e.strerror or e}; check that the folder exists and is writable, and that the disk has space",
-              file=sys.stderr)
+    except OSError as e:  # the system or the network refused: one line, no traceback
+        print(f"error: {_os_error(e)}", file=sys.stderr)
         return 1
+
+
+def _os_error(e: OSError) -> str:
+    """The refusal in one line; the folder-and-disk advice only where it is the cause (the Hub and the
+    network raise OSError subclasses too)."""
+    import errno
+
+    where = f"{e.filename}: " if e.filename else ""
+    if isinstance(e, PermissionError) or e.errno in (errno.ENOSPC, errno.EROFS, errno.EDQUOT):
+        return f"{where}{e.strerror or e}; check that the folder exists and is writable, and that the disk has space"
+    return f"{where}{e.strerror or e}"
 
 
 if __name__ == "__main__":

@@ -93,6 +93,31 @@ def test_the_generator_rejects_answers_a_build_would_refuse():
         parse_steps("1. Read the input.\n2. " + "y" * 4001, "Add two numbers.")
 
 
+def test_a_regenerated_record_within_the_limits_replaces_one_past_them(tmp_path):
+    """The store is append-only: regenerating appends a record, and only the record in force counts."""
+    from stepinst_data.stores.steps import read_steps_store
+
+    store = tmp_path / "steps.jsonl"
+    record = {"task_name": "task001_x", "raw": "", "model": "m", "prompt_version": "v", "definition_sha256": "0" * 64,
+              "created_at": "2026-12-06T00:00:00Z", "usage": None}
+    store.write_text(json.dumps({**record, "steps": [f"step {i}" for i in range(40)]}) + "\n"
+                     + json.dumps({**record, "steps": ["a", "b", "c"]}) + "\n")
+    assert read_steps_store(store, StepsLimits())["task001_x"].steps == ["a", "b", "c"]
+    store.write_text(store.read_text() + json.dumps({**record, "steps": [f"s{i}" for i in range(33)]}) + "\n")
+    with pytest.raises(ValueError, match=r"steps.jsonl:3: task 'task001_x' has 33 steps"):
+        read_steps_store(store, StepsLimits())
+
+
+def test_network_errors_get_no_folder_advice(monkeypatch, capsys):
+    import errno
+
+    from stepinst_data import cli
+
+    assert "writable" in cli._os_error(PermissionError(errno.EACCES, "Permission denied", "/x"))
+    assert "disk has space" in cli._os_error(OSError(errno.ENOSPC, "No space left on device", "/x"))
+    assert cli._os_error(ConnectionError("Connection refused")) == "Connection refused"
+
+
 def test_the_limits_are_documented_with_their_defaults():
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
     assert "--max-num-steps-per-task" in readme and "--max-chars-per-step" in readme

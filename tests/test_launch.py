@@ -74,6 +74,16 @@ def test_a_failure_stops_new_starts_and_is_reported(tmp_path):
     assert (runs[0].name, "evaluate.log") in runner.calls  # the run already going finished
 
 
+def test_an_error_in_a_parallel_slot_is_reported_never_lost(tmp_path):
+    runs = _runs(tmp_path, 1)
+
+    def broken(command, log, **_):
+        raise OSError(28, "No space left on device", str(log))
+
+    with pytest.raises(GridError, match=rf"{runs[0].name} failed: OSError: \[Errno 28\] No space left on device"):
+        LocalLauncher(gpu_slots(2)).launch(grid_jobs(runs, GridOptions(dataset="d", recipes_dir=ROOT / "recipes"), broken))
+
+
 def test_launcher_flags_that_do_not_fit_are_refused(tmp_path, monkeypatch):
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "2,3")
     assert [s["CUDA_VISIBLE_DEVICES"] for s in make_launcher("here", tmp_path, runs_per_gpu=2).slots] == ["2", "2", "3", "3"]
@@ -84,6 +94,11 @@ def test_launcher_flags_that_do_not_fit_are_refused(tmp_path, monkeypatch):
         make_launcher("here", tmp_path, wait=False)
     with pytest.raises(GridError, match="`--runs-per-gpu 2` is for `--launcher here`"):
         make_launcher("slurm", tmp_path, runs_per_gpu=2)
+    with pytest.raises(GridError, match="`--gpus` is for `--launcher here`"):
+        make_launcher("local", tmp_path, gpus="0,1")
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES")
+    monkeypatch.setattr("torch.cuda.device_count", lambda: 3)  # no GPU named: K runs on EACH of the machine's GPUs
+    assert [s["CUDA_VISIBLE_DEVICES"] for s in make_launcher("here", tmp_path, runs_per_gpu=2).slots] == ["0", "0", "1", "1", "2", "2"]
     slurm = make_launcher("slurm", tmp_path, gpus_per_run=4, partition="gpu", hours=2.5)
     assert slurm.parameters == {"timeout_min": 150, "gpus_per_node": 4, "tasks_per_node": 1, "nodes": 1,
                                 "slurm_signal_delay_s": 120, "slurm_partition": "gpu"}

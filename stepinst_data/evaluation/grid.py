@@ -197,8 +197,9 @@ def train_command(run: GridRun, options: GridOptions, batch: BatchPlan, resume: 
     script = str(options.recipes_dir / f"{run.recipe.script}.py")
     if options.processes > 1:
         config = options.accelerate_config or options.recipes_dir / "accelerate" / "ddp.yaml"
+        # port 0: a free port each, so runs started at once (several slots) never race for accelerate's 29500
         launcher = [options.python, "-m", "accelerate.commands.launch", "--config_file", str(config),
-                    "--num_processes", str(options.processes), script]
+                    "--num_processes", str(options.processes), "--main_process_port", "0", script]
     else:
         launcher = [options.python, script]
     return [

@@ -115,6 +115,11 @@ class LocalLauncher:
             except GridError as e:
                 failures.append(str(e))
                 stop.set()
+            except Exception as e:  # a full disk, a missing permission, a bug: never lost in a worker thread
+                failures.append(f"{job.run.name} failed: {type(e).__name__}: {e}")
+                stop.set()
+                if len(self.slots) == 1:
+                    raise
             finally:
                 with lock:
                     free.append(env)
@@ -236,6 +241,16 @@ def _pid_alive(job_id: str) -> bool:
     return b"submitit.local._local" in cmdline
 
 
+def _all_gpus() -> list[str]:
+    """Every CUDA device's index (none on a machine without a GPU), for K runs on EACH GPU by default."""
+    try:
+        import torch
+
+        return [str(i) for i in range(torch.cuda.device_count())]
+    except ImportError:
+        return []
+
+
 def make_launcher(kind: Literal["here", "slurm", "local"], out: Path, runs_per_gpu: int = 1, gpus: str | None = None,
                   gpus_per_run: int = 1, partition: str | None = None, hours: float = 24.0,
                   wait: bool = True) -> LocalLauncher | SubmititLauncher:
@@ -243,9 +258,12 @@ def make_launcher(kind: Literal["here", "slurm", "local"], out: Path, runs_per_g
     if kind == "here":
         if not wait:
             raise GridError("`--no-wait` submits jobs: use it with `--launcher slurm` or `--launcher local`")
-        named = gpus if gpus is not None else os.environ.get("CUDA_VISIBLE_DEVICES", "")
+        named = gpus if gpus is not None else os.environ.get("CUDA_VISIBLE_DEVICES") or ",".join(_all_gpus())
         ids = [g.strip() for g in named.split(",") if g.strip()] if runs_per_gpu > 1 or gpus is not None else []
         return LocalLauncher(gpu_slots(runs_per_gpu, ids, gpus_per_run))
+    if gpus is not None:
+        raise GridError(f"`--gpus` is for `--launcher here`; with `--launcher {kind}` each job gets its own GPUs "
+                        "(`--slurm-gpus-per-run`)")
     if runs_per_gpu != 1:
         raise GridError(f"`--runs-per-gpu {runs_per_gpu}` is for `--launcher here`; with `--launcher {kind}` each run is "
                         "its own job with its own GPUs (`--slurm-gpus-per-run`)")

@@ -93,7 +93,7 @@ def _string_field(data: dict, key: str, where: str, required: bool = True) -> st
     return value
 
 
-def _parse_record(line: str, where: str, limits: StepsLimits | None = None) -> StepsRecord:
+def _parse_record(line: str, where: str) -> StepsRecord:
     data = json.loads(line)
     if not isinstance(data, dict):
         raise StepsStoreError(f"{where}: a record must be a JSON object")
@@ -114,9 +114,6 @@ def _parse_record(line: str, where: str, limits: StepsLimits | None = None) -> S
             f"{where}: task {name!r} has empty steps; regenerate them with "
             "`stepinst steps generate` or delete the line."
         )
-    too_many = limits.problem(name, steps) if limits else None
-    if too_many:
-        raise StepsStoreError(f"{where}: {too_many}")
     usage = data.get("usage")
     if usage is not None and not isinstance(usage, dict):
         raise StepsStoreError(f"{where}: 'usage' must be an object of token counts or null (task {name!r})")
@@ -136,12 +133,14 @@ def scan_steps_store(path: str | os.PathLike, limits: StepsLimits | None = None)
     """Records by task name (last record wins) and every problem found, each naming its line.
 
     A torn last line (no newline after it: the write was interrupted) is skipped with a warning.
-    ``limits``: refuse records with more or longer steps (what a build accepts); None: no limit.
+    ``limits``: refuse a task whose record in force (its last one) has more or longer steps than a
+    build accepts; None: no limit. An earlier record a regeneration replaced never counts.
     """
     path = Path(path)
     if not path.is_file():
         return {}, [f"{path}: steps store not found"]
     records: dict[str, StepsRecord] = {}
+    lines_of: dict[str, str] = {}
     problems: list[str] = []
     lines = path.read_bytes().split(b"\n")  # bytes: a crash can cut the last line inside a UTF-8 character
     for lineno, raw_line in enumerate(lines, start=1):
@@ -149,7 +148,7 @@ def scan_steps_store(path: str | os.PathLike, limits: StepsLimits | None = None)
             continue
         where = f"{path}:{lineno}"
         try:
-            record = _parse_record(raw_line.decode("utf-8"), where, limits)
+            record = _parse_record(raw_line.decode("utf-8"), where)
         except (json.JSONDecodeError, UnicodeDecodeError) as e:
             reason = f"malformed JSON ({e.msg})" if isinstance(e, json.JSONDecodeError) else f"not UTF-8 ({e.reason})"
             if lineno == len(lines):
@@ -161,6 +160,11 @@ def scan_steps_store(path: str | os.PathLike, limits: StepsLimits | None = None)
             problems.append(str(e))
             continue
         records[record.task_name] = record
+        lines_of[record.task_name] = where
+    for name, record in records.items() if limits else ():
+        too_many = limits.problem(name, record.steps)
+        if too_many:
+            problems.append(f"{lines_of[name]}: {too_many}")
     return records, problems
 
 
