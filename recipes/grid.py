@@ -72,9 +72,8 @@ def main(args: argparse.Namespace, overrides: list[str]) -> None:
     import shlex
 
     from stepinst_data.evaluation.grid import (
-        GridOptions, batch_plan, eval_command, find_recipe, grid_request, plan, train_command,
+        GridOptions, batch_plan, eval_command, find_recipe, plan, request_differences, train_command,
     )
-    from stepinst_data.evaluation.run_record import read_grid_request, settings_diff
     from stepinst_data.evaluation.launch import grid_jobs, make_launcher
 
     out = Path(args.out)
@@ -105,8 +104,7 @@ def main(args: argparse.Namespace, overrides: list[str]) -> None:
         for run in runs:
             batch = batch_plan(run.recipe, overrides, processes, args.instances_per_step)
             status = run.status()
-            recorded = read_grid_request(run.folder)
-            differences = recorded and settings_diff(recorded, grid_request(run, options, batch))
+            differences = request_differences(run, options, batch)
             if differences:  # what the real run refuses before anything starts
                 print(f"# {run.name}: {status}, REFUSED: started with other settings ({', '.join(differences)})")
                 continue

@@ -7,7 +7,6 @@ are not all zero: some references are "negative", and per category they differ."
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 

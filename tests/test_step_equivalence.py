@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from recipes_helpers import build_sample, sample_texts, tiny_causal_lm, tiny_t5, train_tokenizer
+from recipes_helpers import build_sample, tiny_causal_lm, tiny_t5, train_tokenizer
 
 ROOT = Path(__file__).resolve().parents[1]
 RECIPES = ROOT / "recipes"

@@ -261,6 +261,13 @@ def grid_request(run: GridRun, options: GridOptions, batch: BatchPlan) -> dict[s
     }
 
 
+def request_differences(run: GridRun, options: GridOptions, batch: BatchPlan) -> dict[str, tuple[Any, Any]] | None:
+    """How this grid's request differs from the one ``run``'s folder was started with (``{}``: alike);
+    ``None`` when the folder records none (a new run, or one of an older grid)."""
+    recorded = read_grid_request(run.folder)
+    return None if recorded is None else settings_diff(recorded, grid_request(run, options, batch))
+
+
 def check_requests(runs: Sequence[GridRun], options: GridOptions, batches: dict[str, BatchPlan]) -> None:
     """Refuse to skip, resume or restart a run folder started with other settings; record the request of new runs.
 
@@ -270,16 +277,14 @@ def check_requests(runs: Sequence[GridRun], options: GridOptions, batches: dict[
     train it with the settings it was submitted with.
     """
     for run in runs:
-        wanted = grid_request(run, options, batches[run.recipe.name])
-        recorded = read_grid_request(run.folder)
-        if recorded is None:
+        batch = batches[run.recipe.name]
+        differences = request_differences(run, options, batch)
+        if differences is None:
             if run.status() == "new":
-                write_grid_request(run.folder, wanted)
+                write_grid_request(run.folder, grid_request(run, options, batch))
             else:
                 logger.warning("%s was started by an older grid that did not record its settings: it is kept as is", run.folder)
-            continue
-        differences = settings_diff(recorded, wanted)
-        if differences:
+        elif differences:
             listed = "; ".join(f"{key}: {old!r} then, {new!r} now" for key, (old, new) in differences.items())
             raise GridError(f"{run.folder} was started with other settings ({listed}); rerun with the settings it was "
                             "started with, or give this grid another `--out` (or move that folder away)")

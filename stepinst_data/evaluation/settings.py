@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from ..dataset.manifest import MANIFEST
+from ..source.digest import sha256_file
 
 logger = logging.getLogger(__name__)
 
@@ -54,6 +55,9 @@ def library_versions() -> dict[str, str | None]:
     return versions
 
 
+_WARNED: set[str] = set()  # datasets already warned about (a grid asks once per run)
+
+
 def dataset_digest(dataset: str) -> str | None:
     """The sha256 of a local build's manifest: two builds with other inputs or parameters differ here.
 
@@ -61,14 +65,11 @@ def dataset_digest(dataset: str) -> str | None:
     """
     path = Path(dataset) / MANIFEST
     if path.is_file():
-        return hashlib.sha256(path.read_bytes()).hexdigest()
+        return sha256_file(path)
     if dataset not in _WARNED:
         _WARNED.add(dataset)
         logger.warning("%s: no %s to identify the build by; runs on it cannot prove they used the same data", dataset, MANIFEST)
     return None
-
-
-_WARNED: set[str] = set()
 
 
 def recipe_digest(config_path: str | os.PathLike | None) -> str | None:
