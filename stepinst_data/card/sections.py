@@ -224,13 +224,15 @@ def provenance_section(manifest: Manifest) -> str:
         "",
         f"- Parameters: up to {sampling.max_num_instances_per_task} instances per train task, the first "
         f"{sampling.max_num_instances_per_eval_task} of each test task, seed {sampling.seed}, "
-        f"{plan.validation_tasks} validation tasks; {len(plan.configs or ())} configurations "
+        f"{plan.validation_tasks} validation tasks; steps records of at most {plan.steps_limits.max_num_steps_per_task} "
+        f"steps of at most {plan.steps_limits.max_chars_per_step:,} characters; {len(plan.configs or ())} configurations "
         "(every parameter of each is in the manifest).",
         "- Built with " + ", ".join(f"{name} {version}" for name, version in manifest.versions.items()) + ".",
         "",
         "`stepinst_build.json` holds the full sha256 of every input, task file and data file. Check that "
         "this release was built from these inputs, by rebuilding it, with "
         "`stepinst verify REPO --natinst PATH_OR_URL --steps STEPS [--ratings RATINGS]`; rebuild it with the "
-        "same parameters with `stepinst build --like REPO --natinst ... --steps ...`.",
+        "same parameters with `stepinst build --like REPO --natinst ... --steps ...`. `croissant.json` describes "
+        "the same data files (with their sha256) as MLCommons Croissant 1.1 metadata.",
     ]
     return "\n".join(lines)
